@@ -1,0 +1,64 @@
+"""The ``dermkit`` command line: thin typer commands over library functions.
+
+User mistakes (a bad path, an unknown key, a corrupt model file) print one ``error:`` line and exit with status 2;
+tracebacks are kept for real bugs.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+# Importing the command modules registers their commands on ``app``.
+from dermkit.cli import data_commands as _data_commands  # noqa: F401
+from dermkit.cli import model_commands as _model_commands  # noqa: F401
+from dermkit.cli.app import app, quiet_lightning
+from dermkit.errors import DermkitError
+from dermkit.registry import RegistryError
+
+
+def _configure_logging() -> None:
+    """dermkit's own warnings as ``warning: ...`` lines; Lightning's start-up chatter (GPU/TPU lines) silenced."""
+    logger = logging.getLogger("dermkit")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    quiet_lightning()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 2 user error, 130 interrupted)."""
+    _configure_logging()
+    try:
+        app(args=argv, prog_name="dermkit", standalone_mode=False)
+    except (DermkitError, RegistryError) as exc:
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except typer.Exit as exc:
+        return exc.exit_code
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            return 1
+        raise
+    return 0
+
+
+def entry_point() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+__all__ = ["app", "entry_point", "main"]

@@ -1,0 +1,63 @@
+"""Data commands: ``synth`` and ``split``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from dermkit.cli.app import app, console, counts_table
+from dermkit.data import read_dataset
+from dermkit.data.split_manifests import split_dataset
+from dermkit.data.synthetic import make_synthetic_dataset
+
+
+@app.command()
+def synth(
+    out: Path = typer.Argument(..., help="Folder to write the class-folder tree into."),
+    classes: str = typer.Option("benign,malignant", help="Comma-separated class names."),
+    per_class: int = typer.Option(100, help="Images per class."),
+    size: int = typer.Option(128, help="Image side in pixels."),
+    seed: int = typer.Option(0, help="Same seed, same images (byte-identical)."),
+    image_format: str = typer.Option("jpg", "--format", help="jpg or png."),
+    manifest: bool = typer.Option(False, help="Also write manifest.csv with patient ids and skin types."),
+) -> None:
+    """Write synthetic dermoscopy-like images (a lesion on skin; colour, border and texture depend on the class)."""
+    names = [name.strip() for name in classes.split(",")]
+    summary = make_synthetic_dataset(
+        out, names, per_class=per_class, size=size, seed=seed, image_format=image_format, manifest=manifest
+    )
+    total = sum(summary.counts.values())
+    console.print(f"wrote {total} images of {len(names)} classes to {summary.root}")
+    if summary.manifest is not None:
+        console.print(f"manifest: {summary.manifest}")
+
+
+@app.command()
+def split(
+    data: Path = typer.Argument(..., help="Dataset: class folders, split folders, a CSV manifest or list files."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for train.csv, val.csv and test.csv."),
+    val: float = typer.Option(0.1, help="Fraction of images for validation."),
+    test: float = typer.Option(0.1, help="Fraction of images for testing."),
+    seed: int = typer.Option(0, help="Random seed."),
+    group_by: str | None = typer.Option(None, help="Manifest column whose groups stay in one split (patient_id)."),
+) -> None:
+    """Write stratified train/val/test CSV manifests; patients (--group-by) and identical files never straddle."""
+    table = read_dataset(data)
+    report = split_dataset(table, out, val=val, test=test, seed=seed, group_by=group_by)
+    console.print(counts_table(f"split of {table.source}", report.class_names, report.counts))
+    if report.groups is not None:
+        console.print(f"{report.groups} groups by '{group_by}', each within one split")
+    if report.duplicates:
+        copies = sum(len(group) for group in report.duplicates)
+        console.print(
+            f"{len(report.duplicates)} sets of byte-identical files ({copies} files), each kept in one split:"
+        )
+        for group in report.duplicates[:10]:
+            console.print("  " + "  =  ".join(str(path) for path in group))
+        if len(report.duplicates) > 10:
+            console.print(f"  ... and {len(report.duplicates) - 10} more")
+    else:
+        console.print("no byte-identical duplicates found")
+    for name, path in report.files.items():
+        console.print(f"{name}: {path}")

@@ -1,0 +1,268 @@
+"""Typed run configuration: a YAML recipe plus dotted ``key=value`` overrides, validated by pydantic.
+
+Example:
+    >>> cfg = load("configs/demo.yaml", ["data.root=data/synth", "trainer.max_epochs=3"])
+    >>> cfg.model.name
+    'resnet18'
+
+Unknown keys fail and list the valid ones; wrong types name the key and the expected type. Components never receive
+this object: the engine unpacks it into the typed keyword arguments of the ``create_<kind>()`` factories.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dermkit.errors import ConfigError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    """Where the images are and how they are read, augmented and batched."""
+
+    root: str | None = None
+    format: str | None = None
+    image_size: int = Field(224, ge=8)
+    resize: int | None = Field(None, ge=8)
+    resize_mode: Literal["shorter", "square", "pad_square"] = "shorter"
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    train_transform: str = "light"
+    batch_size: int = Field(32, ge=1)
+    eval_batch_size: int | None = Field(None, ge=1)
+    num_workers: int = Field(2, ge=0)
+    sampler: Literal["balanced"] | None = None
+    val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
+    class_names: list[str] | None = None
+    positive_class: str | None = None
+    path_column: str | None = None
+    label_column: str | None = None
+    split_column: str | None = None
+    group_column: str | None = None
+    images_dir: str | None = None
+    drop_last: bool = False
+
+    @property
+    def resolved_resize(self) -> int:
+        """The resize before the crop: ``resize`` or, when unset, the ImageNet ratio 256/224 of ``image_size``."""
+        return self.resize if self.resize is not None else round(self.image_size * 256 / 224)
+
+    @model_validator(mode="after")
+    def _resize_covers_crop(self) -> DataConfig:
+        if self.resolved_resize < self.image_size:
+            raise ValueError(f"data.resize ({self.resolved_resize}) must be >= data.image_size ({self.image_size})")
+        return self
+
+
+class ModelConfig(_Section):
+    """The network: a timm backbone by name and a new classification head."""
+
+    name: str = "resnet18"
+    pretrained: bool = False
+    pretrained_file: str | None = None
+    head: Literal["linear", "mlp"] = "linear"
+    head_hidden: int = Field(256, ge=1)
+    head_init: Literal["xavier", "normal", "default"] = "xavier"
+    drop_rate: float = Field(0.0, ge=0.0, lt=1.0)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class LossConfig(_Section):
+    """The training loss; ``bce`` trains a single logit for two classes."""
+
+    name: str = "ce"
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    class_weights: Literal["balanced"] | list[float] | None = None
+
+
+class OptimConfig(_Section):
+    """Optimiser and its parameter groups."""
+
+    name: Literal["adam", "adamw", "sgd"] = "adamw"
+    lr: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    nesterov: bool = False
+    head_lr_mult: float = Field(1.0, gt=0.0)
+
+
+class SchedConfig(_Section):
+    """Learning-rate schedule. ``warmup_cosine`` steps per batch; ``plateau`` per epoch on ``monitor``."""
+
+    name: Literal["warmup_cosine", "plateau", "step", "none"] | None = None
+    warmup_epochs: float = Field(0.0, ge=0.0)
+    min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0)
+    factor: float = Field(0.1, gt=0.0, lt=1.0)
+    patience: int = Field(10, ge=0)
+    min_lr: float = Field(0.0, ge=0.0)
+    step_size: int = Field(30, ge=1)
+    milestones: list[int] | None = None
+    gamma: float = Field(0.1, gt=0.0)
+    monitor: str = "val/loss"
+
+
+class TrainerConfig(_Section):
+    """Options passed to the Lightning Trainer (devices and strategy pass straight through, so DDP needs no code)."""
+
+    max_epochs: int = Field(10, ge=1)
+    accelerator: str = "auto"
+    devices: int | str | list[int] = 1
+    strategy: str = "auto"
+    precision: str = "32"
+    monitor: str = "val/loss"
+    monitor_mode: Literal["min", "max"] | None = None
+    early_stopping_patience: int | None = Field(None, ge=1)
+    accumulate_grad_batches: int = Field(1, ge=1)
+    gradient_clip_val: float | None = None
+    check_val_every_n_epoch: int = Field(1, ge=1)
+    limit_train_batches: float | int = 1.0
+    limit_val_batches: float | int = 1.0
+    log_every_n_steps: int = Field(10, ge=1)
+    deterministic: bool = False
+    progress_bar: bool = True
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_as_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) else value
+
+    @property
+    def resolved_monitor_mode(self) -> str:
+        """``min`` for losses and errors, ``max`` for everything else, unless set."""
+        if self.monitor_mode is not None:
+            return self.monitor_mode
+        return "min" if any(word in self.monitor for word in ("loss", "error", "mae", "rmse", "ece")) else "max"
+
+
+class RunConfig(_Section):
+    """A whole run: what ``dermkit train`` reads from a recipe."""
+
+    task: str = "classify"
+    name: str | None = None
+    seed: int = 0
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    sched: SchedConfig = Field(default_factory=SchedConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+
+
+def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Turn ``["data.root=x", "trainer.max_epochs=3"]`` into a nested dict; values are parsed as YAML scalars."""
+    nested: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override '{item}' is not of the form key=value (e.g. trainer.max_epochs=5)")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        node = nested
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override '{item}': '{part}' is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    return nested
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Return ``base`` with ``update`` merged in recursively (dicts merge, everything else replaces)."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: a config must be a mapping of sections (data:, model:, ...), not {type(data).__name__}"
+        )
+    return data
+
+
+def _section_model(location: tuple[Any, ...]) -> type[BaseModel]:
+    model: type[BaseModel] = RunConfig
+    for part in location:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            break
+        model = annotation
+    return model
+
+
+def format_validation_error(error: ValidationError, source: str) -> str:
+    """One line per problem, each naming the dotted key and what is valid."""
+    lines = []
+    for item in error.errors():
+        location = tuple(part for part in item["loc"] if not isinstance(part, int) or item["type"] != "extra_forbidden")
+        key = ".".join(str(part) for part in location)
+        if item["type"] == "extra_forbidden":
+            parent = _section_model(location[:-1])
+            valid = ", ".join(parent.model_fields)
+            lines.append(f"{source}: unknown key '{key}'; valid keys here: {valid}")
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            lines.append(f"{source}: {key or 'config'}: {message} (got {item.get('input')!r})")
+    return "\n".join(lines)
+
+
+def validate(data: dict[str, Any], source: str = "config") -> RunConfig:
+    """Validate a plain dict as a :class:`RunConfig`, raising :class:`ConfigError` with readable lines."""
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from None
+
+
+def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Load a YAML recipe (or the defaults when ``path`` is None) and apply dotted overrides.
+
+    Args:
+        path: a YAML file such as ``configs/binary_resnet18_albu.yaml``.
+        overrides: ``key=value`` strings, e.g. ``("data.root=~/isic", "model.pretrained=false")``.
+
+    Returns:
+        The validated config; ``name`` defaults to the file's stem.
+    """
+    data = _read_yaml(Path(path)) if path is not None else {}
+    data = deep_merge(data, parse_overrides(list(overrides)))
+    source = str(path) if path is not None else "config"
+    config = validate(data, source)
+    if config.name is None and path is not None:
+        config.name = Path(path).stem
+    return config
+
+
+def dump(config: RunConfig) -> str:
+    """The config as YAML, every default spelled out (what ``runs/<name>/config.yaml`` holds)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

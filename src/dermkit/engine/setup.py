@@ -1,0 +1,159 @@
+"""From a config to the pieces of a run: the train/val data and the model, loss and task.
+
+Config values reach components only here, through the ``create_<kind>()`` factories; every factory error becomes a
+one-line :class:`ConfigError` naming the config key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from torch import nn
+
+from dermkit.config import RunConfig
+from dermkit.data import read_dataset
+from dermkit.data.records import ImageTable
+from dermkit.data.splits import stratified_group_split
+from dermkit.errors import ConfigError, DataError
+from dermkit.losses import create_loss, num_outputs
+from dermkit.models import create_model
+from dermkit.registry import RegistryError
+from dermkit.tasks import Task, create_task
+
+log = logging.getLogger("dermkit")
+T = TypeVar("T")
+
+
+@dataclass
+class TrainingData:
+    """The splits a run trains and selects on (never the test split)."""
+
+    train: ImageTable
+    val: ImageTable
+    class_names: list[str]
+    source: str
+    val_source: str
+
+
+@dataclass
+class Components:
+    """The model, its loss and the task that joins them."""
+
+    model: nn.Module
+    loss: nn.Module
+    task: Task
+    num_outputs: int
+
+
+def read_config_data(config: RunConfig, class_names: Sequence[str] | None = None) -> ImageTable:
+    """Read ``config.data.root`` with the config's reader options."""
+    d = config.data
+    if d.root is None:
+        raise ConfigError("data.root is not set; pass data.root=PATH (a folder or a CSV manifest)")
+    return read_dataset(
+        d.root,
+        d.format,
+        class_names=class_names or d.class_names,
+        path_column=d.path_column,
+        label_column=d.label_column,
+        split_column=d.split_column,
+        group_column=d.group_column,
+        images_dir=d.images_dir,
+    )
+
+
+def _binary_order(table: ImageTable, positive: str | None) -> list[str] | None:
+    """Class order putting ``positive`` at index 1 for two classes (None: keep the sorted order)."""
+    if positive is None:
+        return None
+    if positive not in table.class_names:
+        raise ConfigError(f"data.positive_class '{positive}' is not a class; classes: {', '.join(table.class_names)}")
+    if table.num_classes != 2:
+        raise ConfigError(f"data.positive_class applies to two classes; this dataset has {table.num_classes}")
+    return [name for name in table.class_names if name != positive] + [positive]
+
+
+def load_training_data(config: RunConfig) -> TrainingData:
+    """Read the dataset and pick train and validation records.
+
+    Uses the dataset's own train/val splits when present; otherwise holds out ``data.val_fraction`` of the training
+    images, stratified by class and keeping patients (``Record.group``) together.
+    """
+    table = read_config_data(config)
+    order = _binary_order(table, config.data.positive_class)
+    if order is not None and order != table.class_names:
+        table = read_config_data(config, order)
+    splits = table.splits
+    if "train" in splits and "val" in splits:
+        train, val, val_source = table.subset("train"), table.subset("val"), "the dataset's val split"
+    else:
+        pool = table.subset("train") if "train" in splits else table
+        if len(pool) < 2:
+            raise DataError(f"{table.source}: too few training images ({len(pool)}) to hold out a validation set")
+        fraction = config.data.val_fraction
+        assigned = stratified_group_split(
+            pool.labels(),
+            {"train": 1.0 - fraction, "val": fraction},
+            groups=[record.group for record in pool.records],
+            seed=config.seed,
+        )
+        train = pool.with_records([r for r, s in zip(pool.records, assigned, strict=True) if s == "train"])
+        val = pool.with_records([r for r, s in zip(pool.records, assigned, strict=True) if s == "val"])
+        val_source = f"{fraction:.0%} of the training images held out (seed {config.seed})"
+    counts = train.class_counts()
+    if table.num_classes < 2 or sum(1 for count in counts if count) < 2:
+        present = [name for name, count in zip(table.class_names, counts, strict=True) if count]
+        raise DataError(
+            f"{table.source}: a classifier needs at least two classes with training images; found "
+            f"{len(present)} ({', '.join(present) or 'none'})"
+        )
+    empty = [name for name, count in zip(table.class_names, counts, strict=True) if count == 0]
+    if empty:
+        raise DataError(f"{table.source}: class '{empty[0]}' has no training images; add images or remove the class")
+    if not val.records:
+        raise DataError(f"{table.source}: the validation set is empty; add images or raise data.val_fraction")
+    return TrainingData(train, val, table.class_names, table.source, val_source)
+
+
+def _as_config_error(key: str, build: Callable[[], T]) -> T:
+    try:
+        return build()
+    except (ValueError, TypeError, RegistryError) as exc:
+        raise ConfigError(f"{key}: {exc}") from None
+
+
+def build_components(config: RunConfig, class_names: Sequence[str], class_counts: Sequence[int]) -> Components:
+    """Create loss, model and task for ``config`` (all through their factories)."""
+    num_classes = len(class_names)
+    lc, mc = config.loss, config.model
+    loss = _as_config_error(
+        "loss",
+        lambda: create_loss(
+            lc.name,
+            num_classes,
+            class_counts=list(class_counts),
+            class_weights=lc.class_weights,
+            label_smoothing=lc.label_smoothing or None,
+        ),
+    )
+    outputs = num_outputs(loss, num_classes)
+    model = _as_config_error(
+        "model",
+        lambda: create_model(
+            mc.name,
+            outputs,
+            pretrained=mc.pretrained,
+            pretrained_file=mc.pretrained_file,
+            head=mc.head,
+            head_hidden=mc.head_hidden,
+            head_init=mc.head_init,
+            drop_rate=mc.drop_rate,
+            **mc.kwargs,
+        ),
+    )
+    task_kwargs: dict[str, Any] = {"model": model, "loss": loss, "num_classes": num_classes}
+    task = _as_config_error("task", lambda: create_task(config.task, **task_kwargs))
+    return Components(model, loss, task, outputs)

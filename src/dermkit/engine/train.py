@@ -1,0 +1,202 @@
+"""``train(config, out_dir)``: dataset -> model, loss, task -> Lightning Trainer -> exported model folder.
+
+The run folder receives ``config.yaml`` (resolved), ``best.ckpt``/``last.ckpt`` (resume), ``logs/`` (CSV and
+TensorBoard), ``model.safetensors`` + ``model.json`` (the best weights, self-describing), ``val_metrics.json`` and
+``skipped_images.txt`` when some images could not be read.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from dermkit.config import RunConfig, dump
+from dermkit.data.dataset import ImageDataset, balanced_sampler, make_loader
+from dermkit.data.preprocess import Preprocess
+from dermkit.data.transforms import create_transform
+from dermkit.engine.checkpoint import AtomicCheckpointIO, load_task_state
+from dermkit.engine.lightning import TaskModule
+from dermkit.engine.setup import build_components, load_training_data
+from dermkit.errors import ConfigError
+from dermkit.fileio import write_json, write_text
+from dermkit.inference.evaluate import evaluate
+from dermkit.inference.predictor import Predictor
+from dermkit.models.artifact import Architecture, Decision, ModelSpec, save_model, write_spec
+
+log = logging.getLogger("dermkit")
+RUN_FILES = ("best.ckpt", "last.ckpt", "model.safetensors", "model.json", "val_metrics.json", "skipped_images.txt")
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced."""
+
+    out_dir: Path
+    best_checkpoint: Path
+    val_metrics: dict[str, Any]
+    best_epoch: int | None
+    skipped: list[str] = field(default_factory=list)
+
+
+def _prepare_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> Path | None:
+    last = out_dir / "last.ckpt"
+    if resume:
+        if not last.is_file():
+            raise ConfigError(f"{out_dir}: nothing to resume (no last.ckpt); drop --resume to start a new run")
+        return last
+    if last.exists() or (out_dir / "model.json").exists():
+        if not overwrite:
+            raise ConfigError(
+                f"{out_dir} already holds a run; pass --resume to continue it, --overwrite to start "
+                "over, or --out to train elsewhere"
+            )
+        for name in RUN_FILES:
+            (out_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(out_dir / "logs", ignore_errors=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return None
+
+
+def _callbacks(config: RunConfig, out_dir: Path, monitors: list[str]) -> tuple[ModelCheckpoint, list[Any]]:
+    trainer_cfg = config.trainer
+    if trainer_cfg.monitor not in monitors:
+        raise ConfigError(
+            f"trainer.monitor '{trainer_cfg.monitor}' is not logged; choose one of: {', '.join(monitors)}"
+        )
+    mode = trainer_cfg.resolved_monitor_mode
+    best = ModelCheckpoint(
+        dirpath=out_dir,
+        filename="best",
+        monitor=trainer_cfg.monitor,
+        mode=mode,
+        save_top_k=1,
+        save_last=True,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )
+    callbacks: list[Any] = [best, LearningRateMonitor(logging_interval="epoch")]
+    if trainer_cfg.early_stopping_patience:
+        callbacks.append(EarlyStopping(trainer_cfg.monitor, patience=trainer_cfg.early_stopping_patience, mode=mode))
+    return best, callbacks
+
+
+def make_trainer(config: RunConfig, out_dir: Path, callbacks: list[Any]) -> L.Trainer:
+    """The Lightning Trainer for ``config``: devices, strategy and precision pass straight through."""
+    t = config.trainer
+    return L.Trainer(
+        default_root_dir=out_dir,
+        max_epochs=t.max_epochs,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        strategy=t.strategy,
+        precision=t.precision,
+        accumulate_grad_batches=t.accumulate_grad_batches,
+        gradient_clip_val=t.gradient_clip_val,
+        check_val_every_n_epoch=t.check_val_every_n_epoch,
+        limit_train_batches=t.limit_train_batches,
+        limit_val_batches=t.limit_val_batches,
+        log_every_n_steps=t.log_every_n_steps,
+        deterministic=t.deterministic,
+        enable_progress_bar=t.progress_bar,
+        callbacks=callbacks,
+        logger=[CSVLogger(out_dir, name="logs", version=""), TensorBoardLogger(out_dir, name="logs", version="tb")],
+        plugins=[AtomicCheckpointIO()],
+        enable_model_summary=False,
+    )
+
+
+def train(
+    config: RunConfig, out_dir: str | Path, *, resume: bool = False, strict: bool = False, overwrite: bool = False
+) -> TrainResult:
+    """Train ``config`` into ``out_dir`` and export the best weights as a self-describing model.
+
+    Args:
+        config: the validated run configuration.
+        out_dir: the run folder.
+        resume: continue from ``out_dir/last.ckpt``.
+        strict: stop at the first unreadable image instead of skipping it.
+        overwrite: replace an earlier run in ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    ckpt_path = _prepare_out_dir(out_dir, resume, overwrite)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    data = load_training_data(config)
+    write_text(out_dir / "config.yaml", dump(config))
+    parts = build_components(config, data.class_names, data.train.class_counts())
+    d = config.data
+    preprocess = Preprocess(d.image_size, d.resolved_resize, d.resize_mode, d.mean, d.std)
+    train_set = ImageDataset(
+        data.train.records, preprocess, create_transform(d.train_transform, d.image_size, d.mean, d.std)
+    )
+    sampler = balanced_sampler(data.train.labels(), seed=config.seed) if d.sampler == "balanced" else None
+    train_loader = make_loader(
+        train_set, d.batch_size, shuffle=True, num_workers=d.num_workers, sampler=sampler, drop_last=d.drop_last
+    )
+    val_loader = make_loader(
+        ImageDataset(data.val.records, preprocess), d.eval_batch_size or d.batch_size, num_workers=d.num_workers
+    )
+    module = TaskModule(parts.task, config.optim.model_dump(), config.sched.model_dump(), strict=strict)
+    monitors = ["val/loss", "train/loss", *module.val_metrics.keys()]
+    best_cb, callbacks = _callbacks(config, out_dir, monitors)
+    trainer = make_trainer(config, out_dir, callbacks)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+        warnings.filterwarnings("ignore", message=".*exists and is not empty.*")  # config.yaml lives there too
+        warnings.filterwarnings("ignore", message=".*treespec.*")
+        trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path)
+
+    best_path = Path(best_cb.best_model_path) if best_cb.best_model_path else out_dir / "last.ckpt"
+    weights, meta = load_task_state(best_path)
+    parts.model.load_state_dict(weights)
+    binary = len(data.class_names) == 2
+    spec = ModelSpec(
+        task=parts.task.name,
+        output=parts.task.output,
+        architecture=Architecture(
+            name=config.model.name,
+            num_outputs=parts.num_outputs,
+            head=config.model.head,
+            head_hidden=config.model.head_hidden,
+            drop_rate=config.model.drop_rate,
+            kwargs=config.model.kwargs,
+        ),
+        class_names=data.class_names,
+        preprocessing=preprocess.to_dict(),
+        decision=Decision(
+            positive_class=data.class_names[1] if binary else None,
+            threshold=0.5 if binary else None,
+            threshold_source="default" if binary else None,
+        ),
+        training={
+            "config": config.model_dump(mode="json"),
+            "data": {
+                "source": data.source,
+                "train": data.train.class_counts(),
+                "val": data.val.class_counts(),
+                "val_source": data.val_source,
+            },
+            "monitor": config.trainer.monitor,
+            "best_score": float(best_cb.best_model_score) if best_cb.best_model_score is not None else None,
+            "best_epoch": meta.get("epoch"),
+            "epochs_run": trainer.current_epoch,
+        },
+    )
+    save_model(out_dir, parts.model, spec)
+    predictor = Predictor(parts.model, spec)
+    val = evaluate(predictor, data.val, batch_size=d.eval_batch_size or d.batch_size, num_workers=d.num_workers)
+    write_json(out_dir / "val_metrics.json", val.metrics)
+    spec.metrics = {"val": val.metrics}
+    write_spec(out_dir, spec)
+    skipped = list(module.skipped)
+    if skipped:
+        write_text(out_dir / "skipped_images.txt", "\n".join(skipped) + "\n")
+    return TrainResult(out_dir, best_path, val.metrics, meta.get("epoch"), skipped)

@@ -1,0 +1,33 @@
+"""User-facing errors.
+
+Every mistake a user can make (a bad path, an unknown key, a corrupt image) raises a :class:`DermkitError`
+whose message is one line naming the file or key and the problem. The CLI prints that line and exits with
+status 2 instead of showing a traceback; library users catch the exception like any other.
+"""
+
+from __future__ import annotations
+
+
+class DermkitError(Exception):
+    """A problem with the user's input, explained in one line."""
+
+
+class ConfigError(DermkitError, ValueError):
+    """An invalid configuration key or value."""
+
+
+class DataError(DermkitError, ValueError):
+    """A dataset that cannot be read as asked (layout, labels, missing files)."""
+
+
+class ImageLoadError(DermkitError, OSError):
+    """One image that cannot be decoded. ``path`` names the file, ``reason`` the problem."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class ModelFileError(DermkitError, OSError):
+    """A model path that does not hold a readable dermkit model."""

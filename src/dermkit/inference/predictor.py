@@ -1,0 +1,129 @@
+"""``Predictor``: a trained model and its preprocessing, loaded from the model folder alone.
+
+Example:
+    >>> predictor = Predictor.from_checkpoint("runs/demo")
+    >>> result = predictor.predict("lesion.jpg")
+    >>> result.label, result.probabilities
+    ('malignant', {'benign': 0.08, 'malignant': 0.92})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from dermkit.data.dataset import ImageDataset, make_loader
+from dermkit.data.io import load_image
+from dermkit.data.preprocess import Preprocess
+from dermkit.data.records import Record
+from dermkit.models.artifact import ModelSpec, load_model
+from dermkit.tasks.classify import probabilities
+
+ImageInput = str | Path | bytes | Image.Image | np.ndarray
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One image's result: the predicted class and every class's probability."""
+
+    label: str
+    index: int
+    probabilities: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "index": self.index, "probabilities": self.probabilities}
+
+
+class Predictor:
+    """Runs a model on images with the preprocessing and decision rule stored in its ``model.json``.
+
+    Args:
+        model: the network (eval mode is set here).
+        spec: its description (class names, preprocessing, output activation, threshold, temperature).
+        device: where to run (``cpu``, ``cuda``...).
+    """
+
+    def __init__(self, model: torch.nn.Module, spec: ModelSpec, device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.spec = spec
+        self.preprocess = Preprocess.from_dict(spec.preprocessing)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu") -> Predictor:
+        """Load from a run folder, or the ``model.json`` in it."""
+        model, spec = load_model(path)
+        return cls(model, spec, device)
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.spec.class_names)
+
+    @property
+    def threshold(self) -> float | None:
+        """The binary decision threshold on the positive class (class index 1), or None for argmax."""
+        return self.spec.decision.threshold if len(self.spec.class_names) == 2 else None
+
+    @torch.inference_mode()
+    def predict_proba_tensor(self, batch: torch.Tensor | np.ndarray) -> np.ndarray:
+        """Probabilities (N, C) for preprocessed images (N, 3, S, S), with the stored temperature applied."""
+        inputs = torch.as_tensor(batch, dtype=torch.float32, device=self.device)
+        logits = self.model(inputs) / self.spec.decision.temperature
+        return probabilities(logits, self.spec.output).cpu().numpy().astype(np.float64)
+
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """Class indices (N,) from probabilities: the stored threshold for two classes, else argmax."""
+        proba = np.asarray(proba)
+        if self.threshold is not None:
+            return (proba[:, 1] >= self.threshold).astype(np.int64)
+        return proba.argmax(axis=1)
+
+    def _result(self, proba: np.ndarray) -> Prediction:
+        index = int(self.decide(proba[None])[0])
+        names = self.class_names
+        return Prediction(names[index], index, {name: float(p) for name, p in zip(names, proba, strict=True)})
+
+    def predict(self, image: ImageInput) -> Prediction:
+        """Predict one image given as a path, encoded bytes, a PIL image or an RGB/grey numpy array.
+
+        Raises:
+            ImageLoadError: the image cannot be decoded (one line naming it and the problem).
+        """
+        return self.predict_batch([image])[0]
+
+    def predict_batch(self, images: Sequence[ImageInput], batch_size: int = 32) -> list[Prediction]:
+        """Predict many in-memory images or paths, in order (raises on the first unreadable one)."""
+        results: list[Prediction] = []
+        for start in range(0, len(images), batch_size):
+            chunk = [
+                self.preprocess(load_image(image, min_size=self.preprocess.resize))
+                for image in images[start : start + batch_size]
+            ]
+            proba = self.predict_proba_tensor(np.stack(chunk))
+            results.extend(self._result(row) for row in proba)
+        return results
+
+    def predict_records(
+        self, records: Sequence[Record], *, batch_size: int = 32, num_workers: int = 0
+    ) -> tuple[np.ndarray, list[str | None]]:
+        """Predict files, decoding in parallel workers; unreadable files do not stop the others.
+
+        Returns:
+            ``proba`` (N, C) in record order (rows of NaN for unreadable files) and, per record, the error line or
+            None.
+        """
+        proba = np.full((len(records), len(self.class_names)), np.nan)
+        errors: list[str | None] = [None] * len(records)
+        loader = make_loader(ImageDataset(records, self.preprocess), batch_size, num_workers=num_workers)
+        for batch in loader:
+            for index, message in zip(batch["skipped_index"], batch["skipped"], strict=True):
+                errors[index] = message
+            if "image" in batch:
+                proba[batch["index"].numpy()] = self.predict_proba_tensor(batch["image"])
+        return proba, errors

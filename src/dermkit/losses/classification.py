@@ -1,0 +1,115 @@
+"""Loss modules for classification, and ``create_loss``: the registry the config's ``loss.name`` selects from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from dermkit.losses.functional import balanced_class_weights, binary_cross_entropy, check_reduction, cross_entropy
+from dermkit.registry import Registry
+
+LOSSES: Registry[Callable[..., nn.Module]] = Registry("loss")
+
+
+class CrossEntropyLoss(nn.Module):
+    """Module form of :func:`dermkit.losses.functional.cross_entropy`; class weights are a buffer.
+
+    Attributes:
+        output: ``softmax`` — the model has one logit per class.
+    """
+
+    output = "softmax"
+
+    def __init__(self, weight: torch.Tensor | None = None, label_smoothing: float = 0.0, reduction: str = "mean"):
+        super().__init__()
+        check_reduction(reduction)
+        self.register_buffer("weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32))
+        self.label_smoothing = label_smoothing
+        self.reduction = reduction
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return cross_entropy(
+            logits, target, weight=self.weight, label_smoothing=self.label_smoothing, reduction=self.reduction
+        )
+
+
+class BinaryCrossEntropyLoss(nn.Module):
+    """Module form of :func:`dermkit.losses.functional.binary_cross_entropy`; ``pos_weight`` is a buffer.
+
+    Attributes:
+        output: ``sigmoid`` — the model has a single logit, the positive class's.
+    """
+
+    output = "sigmoid"
+
+    def __init__(self, pos_weight: torch.Tensor | float | None = None, reduction: str = "mean"):
+        super().__init__()
+        check_reduction(reduction)
+        self.register_buffer("pos_weight", None if pos_weight is None else torch.as_tensor(float(pos_weight)))
+        self.reduction = reduction
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return binary_cross_entropy(logits, target, pos_weight=self.pos_weight, reduction=self.reduction)
+
+
+def _class_weights(
+    class_weights: str | Sequence[float] | None, class_counts: Sequence[int] | None, num_classes: int
+) -> torch.Tensor | None:
+    if class_weights is None:
+        return None
+    if class_weights == "balanced":
+        if class_counts is None:
+            raise ValueError("class_weights='balanced' needs class_counts")
+        return balanced_class_weights(list(class_counts))
+    weights = torch.as_tensor(list(class_weights), dtype=torch.float32)
+    if weights.shape != (num_classes,):
+        raise ValueError(f"class_weights has {weights.numel()} values for {num_classes} classes")
+    return weights
+
+
+@LOSSES.register("ce")
+def _make_ce(
+    num_classes: int,
+    *,
+    class_counts: Sequence[int] | None = None,
+    class_weights: str | Sequence[float] | None = None,
+    label_smoothing: float = 0.0,
+) -> nn.Module:
+    return CrossEntropyLoss(_class_weights(class_weights, class_counts, num_classes), label_smoothing)
+
+
+@LOSSES.register("bce")
+def _make_bce(
+    num_classes: int,
+    *,
+    class_counts: Sequence[int] | None = None,
+    class_weights: str | Sequence[float] | None = None,
+    label_smoothing: float = 0.0,
+) -> nn.Module:
+    if num_classes != 2:
+        raise ValueError(
+            f"loss 'bce' trains one logit for exactly two classes; this dataset has {num_classes} (use loss.name=ce)"
+        )
+    if label_smoothing:
+        raise ValueError("loss 'bce' does not take label_smoothing; use loss.name=ce")
+    weights = _class_weights(class_weights, class_counts, num_classes)
+    return BinaryCrossEntropyLoss(None if weights is None else weights[1] / weights[0])
+
+
+def create_loss(name: str, num_classes: int, **kwargs: object) -> nn.Module:
+    """Build the loss registered as ``name`` (``ce``, ``bce``, ...); ``None`` keyword values are ignored.
+
+    Args:
+        name: registered loss name.
+        num_classes: classes in the dataset.
+        **kwargs: ``class_counts`` (training images per class), ``class_weights`` (``"balanced"`` or a list),
+            ``label_smoothing`` and loss-specific options.
+    """
+    return LOSSES.get(name)(num_classes, **{key: value for key, value in kwargs.items() if value is not None})
+
+
+def num_outputs(loss: nn.Module, num_classes: int) -> int:
+    """Logits the model needs for this loss: 1 for a sigmoid (binary) loss, else one per class."""
+    return 1 if getattr(loss, "output", "softmax") == "sigmoid" else num_classes

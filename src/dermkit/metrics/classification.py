@@ -1,0 +1,170 @@
+"""The full metric report of a classifier, as computed by ``dermkit evaluate``.
+
+:func:`classification_metrics` gathers the functions of :mod:`dermkit.metrics.functional` and
+:mod:`dermkit.metrics.calibration` into one JSON-ready dict; :func:`format_summary` renders it for a terminal.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import functional as F
+from ._validation import MetricInputError, UndefinedMetricWarning, check_proba
+from .calibration import expected_calibration_error
+
+__all__ = ["classification_metrics", "format_summary"]
+
+_PER_CLASS = ("precision", "recall", "f1", "specificity")
+
+
+def classification_metrics(
+    y_true: np.ndarray, proba: np.ndarray, class_names: Sequence[str], *, threshold: float | None = None
+) -> dict[str, Any]:
+    """Compute every evaluation metric of a classifier in one JSON-ready dict.
+
+    Predictions are ``argmax(proba)``, except in the binary case with a ``threshold``, where class 1 is predicted
+    iff ``proba[:, 1] >= threshold``. Threshold-free metrics (AUCs, log loss, Brier, ECE) use ``proba``.
+
+    Args:
+        y_true: (N,) true class indices in ``0..C-1``.
+        proba: (N, C) class probabilities.
+        class_names: C names, in class-index order.
+        threshold: Optional decision threshold in [0, 1]; binary only.
+
+    Returns:
+        Dict with keys ``n``, ``accuracy``, ``balanced_accuracy``, ``macro`` and ``weighted`` (each with
+        precision / recall / f1 / specificity), ``per_class`` (name -> precision / recall / f1 / specificity /
+        support), ``confusion_matrix`` (``labels``, ``matrix`` rows true / columns predicted), ``roc_auc``
+        (binary, or macro one-vs-rest), ``mauc`` (Hand & Till 2001; None for binary), ``average_precision``,
+        ``g_mean``, ``log_loss``, ``brier`` (multi-class form, sum over classes; see
+        :func:`~dermkit.metrics.functional.brier_score`), ``ece`` (15 bins), ``cohen_kappa``, ``top2_accuracy``
+        (only when C > 2), ``threshold`` and ``undefined`` (list of ``"metric/class"`` or ``"metric"`` entries
+        that are NaN; ``roc_auc/<class>`` and ``average_precision/<class>`` name classes left out of the
+        multi-class macro AUC / AP). Values are Python ints / floats / lists; undefined values are
+        ``float("nan")``. A single :class:`UndefinedMetricWarning` lists the undefined entries.
+
+    Raises:
+        MetricInputError: Bad shapes or ranges, a class-name count different from C, or a threshold that is
+            outside [0, 1] or given for more than two classes.
+    """
+    p = check_proba(proba, y_true)
+    y = np.asarray(y_true).astype(np.int64)
+    n, c = p.shape
+    names = [str(name) for name in class_names]
+    if len(names) != c:
+        raise MetricInputError(f"got {len(names)} class names for {c} probability columns")
+    if len(set(names)) != c:
+        raise MetricInputError(f"class names must be unique, got {names}")
+    if threshold is not None:
+        if c != 2:
+            raise MetricInputError(f"threshold is only supported for binary classification, got {c} classes")
+        if not 0.0 <= float(threshold) <= 1.0:
+            raise MetricInputError(f"threshold must lie in [0, 1], got {threshold}")
+        threshold = float(threshold)
+    y_pred = F.predict(p, threshold)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        cm = F.confusion_matrix(y, y_pred, c)
+        stats = F.per_class_from_confusion(cm)
+        sup = stats["support"]
+        out: dict[str, Any] = {
+            "n": int(n),
+            "accuracy": F.accuracy(y, y_pred),
+            "balanced_accuracy": F.balanced_accuracy(y, y_pred),
+            "macro": {k: F.nan_average(stats[k]) for k in _PER_CLASS},
+            "weighted": {k: F.nan_average(stats[k], sup) for k in _PER_CLASS},
+            "per_class": {
+                name: {**{k: float(stats[k][i]) for k in _PER_CLASS}, "support": int(sup[i])}
+                for i, name in enumerate(names)
+            },
+            "confusion_matrix": {"labels": names, "matrix": cm.tolist()},
+            "roc_auc": float(F.roc_auc(y, p)),
+            "mauc": F.mauc(y, p) if c > 2 else None,
+            "average_precision": float(F.average_precision(y, p)),
+            "g_mean": F.g_mean(y, y_pred, c),
+            "log_loss": F.log_loss(y, p),
+            "brier": F.brier_score(y, p),
+            "ece": expected_calibration_error(y, p),
+            "cohen_kappa": F.cohen_kappa(y, y_pred, c),
+        }
+        if c > 2:
+            out["top2_accuracy"] = F.top_k_accuracy(y, p, k=2)
+            # one-vs-rest AUC / AP are undefined for absent classes; the macro values skip them
+            ovr_auc, ovr_ap = F.roc_auc(y, p, average=None), F.average_precision(y, p, average=None)
+    out["threshold"] = threshold
+
+    undefined = [
+        f"{metric}/{name}" for name, row in out["per_class"].items() for metric in _PER_CLASS if math.isnan(row[metric])
+    ]
+    for group in ("macro", "weighted"):
+        undefined += [f"{group}/{k}" for k, v in out[group].items() if math.isnan(v)]
+    undefined += [k for k, v in out.items() if isinstance(v, float) and math.isnan(v)]
+    if c > 2:
+        undefined += [f"roc_auc/{names[i]}" for i in np.flatnonzero(np.isnan(ovr_auc))]
+        undefined += [f"average_precision/{names[i]}" for i in np.flatnonzero(np.isnan(ovr_ap))]
+    out["undefined"] = undefined
+    if undefined:
+        warnings.warn(f"undefined metrics set to nan: {', '.join(undefined)}", UndefinedMetricWarning, stacklevel=2)
+    return out
+
+
+def _fmt(x: Any, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{x:.{digits}f}"
+
+
+def format_summary(metrics: dict[str, Any]) -> str:
+    """Render a :func:`classification_metrics` dict (or its JSON round-trip, where NaN became null) as text.
+
+    Args:
+        metrics: Output of :func:`classification_metrics`.
+
+    Returns:
+        A multi-line plain-text block: headline metrics, a per-class precision / recall / F1 / support table with
+        macro and weighted averages, and the labelled confusion matrix (rows true, columns predicted).
+    """
+    head = [
+        ("samples", str(metrics["n"])),
+        ("accuracy", _fmt(metrics.get("accuracy"))),
+        ("balanced accuracy", _fmt(metrics.get("balanced_accuracy"))),
+        ("ROC-AUC", _fmt(metrics.get("roc_auc"))),
+    ]
+    if metrics.get("mauc") is not None:
+        head.append(("MAUC (Hand & Till)", _fmt(metrics["mauc"])))
+    head.append(("log loss", _fmt(metrics.get("log_loss"))))
+    if metrics.get("threshold") is not None:
+        head.append(("threshold", _fmt(metrics["threshold"])))
+    width = max(len(k) for k, _ in head)
+    lines = [f"{k:<{width}}  {v}" for k, v in head]
+
+    per_class = metrics["per_class"]
+    names = list(per_class)
+    name_w = max(len("weighted avg"), *(len(s) for s in names))
+    cols = ("precision", "recall", "f1", "support")
+    lines += ["", f"{'class':<{name_w}}  " + "  ".join(f"{h:>9}" for h in cols)]
+    for name in names:
+        row = per_class[name]
+        vals = [_fmt(row[k], 3) for k in cols[:3]] + [str(row["support"])]
+        lines.append(f"{name:<{name_w}}  " + "  ".join(f"{v:>9}" for v in vals))
+    total = sum(per_class[s]["support"] for s in names)
+    for group in ("macro", "weighted"):
+        vals = [_fmt(metrics[group][k], 3) for k in cols[:3]] + [str(total)]
+        lines.append(f"{group + ' avg':<{name_w}}  " + "  ".join(f"{v:>9}" for v in vals))
+
+    cm = metrics["confusion_matrix"]
+    labels, matrix = cm["labels"], cm["matrix"]
+    cell_w = [max(3, len(s), *(len(str(r[j])) for r in matrix)) for j, s in enumerate(labels)]
+    corner = "true \\ pred"
+    row_w = max(len(corner), *(len(s) for s in labels))
+    lines += ["", "confusion matrix (rows = true, columns = predicted)"]
+    lines.append(f"{corner:<{row_w}}  " + "  ".join(f"{s:>{w}}" for s, w in zip(labels, cell_w, strict=True)))
+    for label, row in zip(labels, matrix, strict=True):
+        lines.append(f"{label:<{row_w}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(row, cell_w, strict=True)))
+    return "\n".join(lines)

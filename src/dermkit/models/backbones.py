@@ -1,0 +1,66 @@
+"""Backbones by timm name, with pretrained weights from the hub or from a local file.
+
+Tests and CI never download: they use ``pretrained=False`` (random init). Users with internet set
+``pretrained=True`` and timm fetches the weights (or finds them in the user's hub cache); anyone can point
+``pretrained_file`` at a local ``.pth``/``.safetensors`` weight file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import timm
+from torch import nn
+
+from dermkit.errors import ConfigError, ModelFileError
+
+
+def _unknown_model(name: str) -> ConfigError:
+    stem = name.split(".")[0]
+    similar = timm.list_models(f"*{stem[:6]}*")[:8]
+    hint = f"; similar: {', '.join(similar)}" if similar else ""
+    return ConfigError(
+        f"unknown model '{name}' (any timm model name works, e.g. resnet18, resnet50, "
+        f"resnext50_32x4d, mobilenetv2_100, efficientnet_b0{hint})"
+    )
+
+
+def create_backbone(
+    name: str, *, pretrained: bool = False, pretrained_file: str | Path | None = None, **kwargs: Any
+) -> nn.Module:
+    """A timm model without its classifier (``num_classes=0``): ``forward_features`` and ``forward_head`` work.
+
+    Args:
+        name: a timm model name, optionally with a weight tag (``resnet18.tv_in1k``).
+        pretrained: fetch ImageNet weights through timm's hub (needs internet or a warm hub cache).
+        pretrained_file: load weights from this local file instead (implies pretrained).
+        **kwargs: passed to ``timm.create_model`` (``drop_path_rate``...); ``None`` values are ignored.
+
+    Returns:
+        The backbone; ``backbone.num_features`` is the pooled feature width.
+    """
+    kwargs = {key: value for key, value in kwargs.items() if value is not None}
+    if not timm.is_model(name):
+        raise _unknown_model(name)
+    if pretrained_file is not None:
+        path = Path(pretrained_file).expanduser()
+        if not path.is_file():
+            raise ModelFileError(f"{path}: pretrained weight file not found (model.pretrained_file)")
+        kwargs["pretrained_cfg_overlay"] = {"file": str(path)}
+        pretrained = True
+    try:
+        return timm.create_model(name, pretrained=pretrained, num_classes=0, **kwargs)
+    except (OSError, ConnectionError) as exc:
+        if pretrained_file is not None:
+            raise ModelFileError(f"{pretrained_file}: cannot load pretrained weights ({exc})") from None
+        raise ModelFileError(
+            f"could not fetch pretrained weights for '{name}' from the hub ({type(exc).__name__}); with no internet "
+            "set model.pretrained_file=PATH to a local weight file, or model.pretrained=false"
+        ) from None
+    except RuntimeError as exc:
+        if pretrained_file is not None:
+            raise ModelFileError(
+                f"{pretrained_file}: weights do not fit '{name}' ({str(exc).splitlines()[0]})"
+            ) from None
+        raise

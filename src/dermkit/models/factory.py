@@ -1,0 +1,74 @@
+"""``create_model``: a timm backbone plus a dermkit head, the one model class every task trains."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from dermkit.models.backbones import create_backbone
+from dermkit.models.heads import create_head
+
+
+class Classifier(nn.Module):
+    """A backbone and a head: ``forward(x) = head(pool(features(x)))``.
+
+    The parts stay reachable for tasks that need them (distillation taps ``forward_features``; Grad-CAM hooks the
+    last feature map; SPBL reads the pooled feature).
+
+    Shape:
+        x: (N, 3, H, W). Output: (N, num_outputs) logits.
+    """
+
+    def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last feature map, (N, C, h, w) for CNNs."""
+        return self.backbone.forward_features(x)
+
+    def pool(self, features: torch.Tensor) -> torch.Tensor:
+        """Global pooling of a feature map to (N, num_features)."""
+        return self.backbone.forward_head(features, pre_logits=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pool(self.forward_features(x)))
+
+
+def create_model(
+    name: str,
+    num_outputs: int,
+    *,
+    pretrained: bool = False,
+    pretrained_file: str | Path | None = None,
+    head: str = "linear",
+    head_hidden: int = 256,
+    head_init: str = "xavier",
+    drop_rate: float = 0.0,
+    **kwargs: Any,
+) -> Classifier:
+    """Build a classifier from a timm backbone name.
+
+    Args:
+        name: timm model name (``resnet18``, ``resnet50.tv_in1k``, ``mobilenetv2_100``, ``test_resnet``...).
+        num_outputs: logits the head produces (classes, or 1 for a binary model trained with BCE).
+        pretrained: ImageNet weights through timm's hub.
+        pretrained_file: ImageNet weights from a local file.
+        head: a registered head (``linear``, ``mlp``).
+        head_hidden: hidden width of the ``mlp`` head.
+        head_init: ``xavier``, ``normal`` or ``default``.
+        drop_rate: dropout before the last linear layer.
+        **kwargs: passed to timm (``None`` values ignored).
+
+    Returns:
+        The model, in train mode.
+    """
+    backbone = create_backbone(name, pretrained=pretrained, pretrained_file=pretrained_file, **kwargs)
+    head_module = create_head(
+        head, backbone.num_features, num_outputs, init=head_init, drop_rate=drop_rate, hidden=head_hidden
+    )
+    return Classifier(backbone, head_module)
