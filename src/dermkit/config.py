@@ -169,6 +169,7 @@ def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError:
             value = raw
+        value = _number_or_text(value)
         node = nested
         parts = key.strip().split(".")
         for part in parts[:-1]:
@@ -178,6 +179,20 @@ def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
             node = child
         node[parts[-1]] = value
     return nested
+
+
+def _number_or_text(value: Any) -> Any:
+    """YAML 1.1 reads ``1e-3`` (no dot) as text; turn such text, also inside lists and dicts, into a float."""
+    if isinstance(value, str):
+        try:
+            return float(value) if any(ch.isdigit() for ch in value) else value
+        except ValueError:
+            return value
+    if isinstance(value, list):
+        return [_number_or_text(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _number_or_text(item) for key, item in value.items()}
+    return value
 
 
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,13 @@ def make_trainer(config: RunConfig, out_dir: Path, callbacks: list[Any]) -> L.Tr
 
 
 def train(
-    config: RunConfig, out_dir: str | Path, *, resume: bool = False, strict: bool = False, overwrite: bool = False
+    config: RunConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    strict: bool = False,
+    overwrite: bool = False,
+    callbacks: Sequence[L.Callback] = (),
 ) -> TrainResult:
     """Train ``config`` into ``out_dir`` and export the best weights as a self-describing model.
 
@@ -124,6 +131,7 @@ def train(
         resume: continue from ``out_dir/last.ckpt``.
         strict: stop at the first unreadable image instead of skipping it.
         overwrite: replace an earlier run in ``out_dir``.
+        callbacks: extra Lightning callbacks (timers, custom loggers...).
     """
     out_dir = Path(out_dir)
     ckpt_path = _prepare_out_dir(out_dir, resume, overwrite)
@@ -145,8 +153,8 @@ def train(
     )
     module = TaskModule(parts.task, config.optim.model_dump(), config.sched.model_dump(), strict=strict)
     monitors = ["val/loss", "train/loss", *module.val_metrics.keys()]
-    best_cb, callbacks = _callbacks(config, out_dir, monitors)
-    trainer = make_trainer(config, out_dir, callbacks)
+    best_cb, own_callbacks = _callbacks(config, out_dir, monitors)
+    trainer = make_trainer(config, out_dir, [*own_callbacks, *callbacks])
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")

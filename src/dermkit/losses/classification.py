@@ -25,6 +25,8 @@ class CrossEntropyLoss(nn.Module):
     def __init__(self, weight: torch.Tensor | None = None, label_smoothing: float = 0.0, reduction: str = "mean"):
         super().__init__()
         check_reduction(reduction)
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         self.register_buffer("weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32))
         self.label_smoothing = label_smoothing
         self.reduction = reduction
@@ -62,6 +64,8 @@ def _class_weights(
     if class_weights == "balanced":
         if class_counts is None:
             raise ValueError("class_weights='balanced' needs class_counts")
+        if len(class_counts) != num_classes:
+            raise ValueError(f"class_counts has {len(class_counts)} values for {num_classes} classes")
         return balanced_class_weights(list(class_counts))
     weights = torch.as_tensor(list(class_weights), dtype=torch.float32)
     if weights.shape != (num_classes,):
@@ -95,6 +99,10 @@ def _make_bce(
     if label_smoothing:
         raise ValueError("loss 'bce' does not take label_smoothing; use loss.name=ce")
     weights = _class_weights(class_weights, class_counts, num_classes)
+    if weights is not None and not bool((weights > 0).all()):
+        raise ValueError(
+            f"loss 'bce' needs a positive weight for both classes (does one have no images?), got {weights.tolist()}"
+        )
     return BinaryCrossEntropyLoss(None if weights is None else weights[1] / weights[0])
 
 

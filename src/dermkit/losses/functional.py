@@ -44,6 +44,10 @@ def cross_entropy(
         )
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+    if weight is not None:
+        if weight.shape != logits.shape[1:]:
+            raise ValueError(f"cross_entropy: weight has shape {tuple(weight.shape)}, expected ({logits.shape[1]},)")
+        weight = weight.to(logits)
     return F.cross_entropy(logits, target.long(), weight=weight, label_smoothing=label_smoothing, reduction=reduction)
 
 

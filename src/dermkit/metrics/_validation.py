@@ -5,6 +5,8 @@ Public names are re-exported from :mod:`dermkit.metrics.functional`; import them
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 
 import numpy as np
@@ -14,6 +16,7 @@ from dermkit.errors import DermkitError
 _PROBA_TOL = 1e-6  # slack for values just outside [0, 1] (float32 softmax)
 _SUM_TOL = 1e-3  # slack for row sums; rows off by more than _RENORM_TOL are renormalised afterwards
 _RENORM_TOL = 1e-9
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class UndefinedMetricWarning(UserWarning):
@@ -34,7 +37,15 @@ def warn_undefined(what: str, average: str | None = None) -> None:
     msg = f"{what} is undefined and set to nan"
     if average is not None:
         msg += f"; the {average} average uses the defined classes only"
-    warnings.warn(msg, UndefinedMetricWarning, stacklevel=3)
+    warnings.warn(msg, UndefinedMetricWarning, stacklevel=external_stacklevel())
+
+
+def external_stacklevel() -> int:
+    """``stacklevel`` for a warning raised in this package so that it points at the first caller outside it."""
+    level, frame = 1, sys._getframe(1)  # our caller, the function calling warnings.warn, is stacklevel 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        level, frame = level + 1, frame.f_back
+    return level
 
 
 def check_labels(*arrays: np.ndarray, num_classes: int | None = None) -> tuple[np.ndarray, ...]:

@@ -3,12 +3,14 @@
 Conventions: ``y_true`` is an int array (N,) of class indices ``0..C-1``; ``y_pred`` the same for predicted
 labels; ``proba`` a float array (N, C) of class probabilities whose rows sum to 1. Binary means ``C == 2`` with
 the positive class at index ``positive`` (1 by default). Scikit-learn (Pedregosa et al. 2011) is used wherever it
-has the metric; only specificity, G-mean and the NaN-aware averaging are written here.
+has the metric; only specificity, G-mean and the NaN-aware averaging are written here. The probability metrics
+(AUCs, average precision, top-k, log loss, Brier) live in ``_scores.py`` and are re-exported from here.
 
 A value that is undefined on the data (precision of a class never predicted, recall of a class absent from
-``y_true``, an AUC with a single class present) is ``float("nan")`` and raises an
+``y_true``, an AUC with a single class present) is ``float("nan")`` and emits an
 :class:`UndefinedMetricWarning`; it is never silently replaced by 0. Bad inputs raise :class:`MetricInputError`,
-a ``ValueError`` with a one-line message.
+a ``ValueError`` (and ``DermkitError``) with a one-line message. Both classes are defined in ``_validation.py``
+(shared by all metric modules without import cycles) and are meant to be imported from here.
 """
 
 from __future__ import annotations
@@ -19,14 +21,7 @@ from typing import Literal
 import numpy as np
 from sklearn import metrics as skm
 
-from ._scores import (
-    average_precision,
-    brier_score,
-    log_loss,
-    mauc,
-    roc_auc,
-    top_k_accuracy,
-)
+from ._scores import average_precision, brier_score, log_loss, mauc, roc_auc, top_k_accuracy
 from ._validation import (
     MetricInputError,
     UndefinedMetricWarning,
@@ -135,7 +130,7 @@ def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
         return float(skm.balanced_accuracy_score(y_true, y_pred))
 
 
-def _counts(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def _counts(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     cm = np.asarray(cm, dtype=np.float64)
     return np.diag(cm), cm.sum(axis=1), cm.sum(axis=0), float(cm.sum())
 

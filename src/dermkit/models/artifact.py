@@ -83,6 +83,8 @@ def resolve_model_dir(path: str | Path) -> Path:
     """The folder holding ``model.json``: ``path`` itself, or the folder of a given ``model.json``/weights file."""
     candidate = Path(path).expanduser()
     if candidate.is_file() and candidate.name in (SPEC_FILE, WEIGHTS_FILE):
+        if not (candidate.parent / SPEC_FILE).is_file():
+            raise ModelFileError(f"{candidate}: no {SPEC_FILE} beside it (a dermkit model needs both files)")
         return candidate.parent
     if candidate.is_dir() and (candidate / SPEC_FILE).is_file():
         return candidate
@@ -101,9 +103,14 @@ def read_spec(path: str | Path) -> ModelSpec:
         data = json.loads(spec_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{spec_path}: not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise ModelFileError(f"{spec_path}: cannot read ({exc.strerror or exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ModelFileError(f'{spec_path}: not a dermkit model description (missing "format": "{FORMAT}")')
-    if data.get("format_version", 0) > FORMAT_VERSION:
+    version = data.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ModelFileError(f"{spec_path}: invalid 'format_version': expected an integer (got {version!r})")
+    if version > FORMAT_VERSION:
         raise ModelFileError(f"{spec_path}: written by a newer dermkit (format {data['format_version']}); upgrade")
     try:
         return ModelSpec.model_validate(data)
@@ -153,8 +160,16 @@ def load_model(path: str | Path, *, map_location: str | torch.device = "cpu") ->
         **extra,
         **arch.kwargs,
     )
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ModelFileError(f"{weights_path}: weights do not match {arch.name} ({str(exc).splitlines()[0]})") from None
+    expected = model.state_dict()
+    missing = [key for key in expected if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    wrong = [key for key in expected if key in state and state[key].shape != expected[key].shape]
+    if missing or unexpected or wrong:
+        problems = [
+            f"{len(items)} {what} (e.g. {items[0]})"
+            for what, items in (("missing", missing), ("unexpected", unexpected), ("of another shape", wrong))
+            if items
+        ]
+        raise ModelFileError(f"{weights_path}: weights do not match {arch.name}: tensors {'; '.join(problems)}")
+    model.load_state_dict(state, strict=True)
     return model.to(map_location).eval(), spec

@@ -7,10 +7,12 @@ Tests and CI never download: they use ``pretrained=False`` (random init). Users 
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
 import timm
+from safetensors import SafetensorError
 from torch import nn
 
 from dermkit.errors import ConfigError, ModelFileError
@@ -18,7 +20,7 @@ from dermkit.errors import ConfigError, ModelFileError
 
 def _unknown_model(name: str) -> ConfigError:
     stem = name.split(".")[0]
-    similar = timm.list_models(f"*{stem[:6]}*")[:8]
+    similar = difflib.get_close_matches(stem, timm.list_models(), n=8, cutoff=0.6)
     hint = f"; similar: {', '.join(similar)}" if similar else ""
     return ConfigError(
         f"unknown model '{name}' (any timm model name works, e.g. resnet18, resnet50, "
@@ -58,7 +60,7 @@ def create_backbone(
             f"could not fetch pretrained weights for '{name}' from the hub ({type(exc).__name__}); with no internet "
             "set model.pretrained_file=PATH to a local weight file, or model.pretrained=false"
         ) from None
-    except RuntimeError as exc:
+    except (RuntimeError, SafetensorError) as exc:
         if pretrained_file is not None:
             raise ModelFileError(
                 f"{pretrained_file}: weights do not fit '{name}' ({str(exc).splitlines()[0]})"

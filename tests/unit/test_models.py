@@ -1,0 +1,234 @@
+"""dermkit.models: heads, backbones by timm name, ``create_model`` and local pretrained weight files."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from dermkit.errors import ConfigError, ModelFileError
+from dermkit.models import HEADS, Classifier, create_backbone, create_head, create_model
+from dermkit.models.heads import init_head
+from dermkit.registry import RegistryError
+
+TINY = "test_resnet"
+
+
+def linear_layers(module: nn.Module) -> list[nn.Linear]:
+    return [m for m in module.modules() if isinstance(m, nn.Linear)]
+
+
+@pytest.fixture(scope="module")
+def batch() -> torch.Tensor:
+    return torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("head", ["linear", "mlp"])
+@pytest.mark.parametrize("outputs", [1, 2, 5])
+def test_create_model_output_shape_is_batch_by_num_outputs(head: str, outputs: int, batch: torch.Tensor) -> None:
+    model = create_model(TINY, outputs, head=head, head_hidden=16).eval()
+    with torch.no_grad():
+        assert model(batch).shape == (2, outputs)
+
+
+def test_create_model_returns_classifier_in_train_mode_with_headless_backbone() -> None:
+    model = create_model(TINY, 3)
+    assert isinstance(model, Classifier)
+    assert model.training
+    assert model.backbone.num_classes == 0
+    assert linear_layers(model.head)[-1].in_features == model.backbone.num_features
+
+
+def test_forward_features_and_pool_shapes(batch: torch.Tensor) -> None:
+    model = create_model(TINY, 3).eval()
+    with torch.no_grad():
+        features = model.forward_features(batch)
+        pooled = model.pool(features)
+        logits = model(batch)
+    assert features.ndim == 4 and features.shape[:2] == (2, model.backbone.num_features)
+    assert pooled.shape == (2, model.backbone.num_features)
+    torch.testing.assert_close(model.head(pooled), logits)
+
+
+def test_mlp_head_has_hidden_width_and_dropout() -> None:
+    head = create_head("mlp", 64, 2, hidden=32, drop_rate=0.4)
+    first, last = linear_layers(head)
+    assert (first.in_features, first.out_features) == (64, 32)
+    assert (last.in_features, last.out_features) == (32, 2)
+    assert [m.p for m in head.modules() if isinstance(m, nn.Dropout)] == [0.4]
+
+
+def test_linear_head_adds_dropout_only_when_drop_rate_positive() -> None:
+    assert not any(isinstance(m, nn.Dropout) for m in create_head("linear", 8, 2).modules())
+    assert [m.p for m in create_head("linear", 8, 2, drop_rate=0.3).modules() if isinstance(m, nn.Dropout)] == [0.3]
+
+
+def test_xavier_init_gives_zero_bias_and_glorot_std() -> None:
+    torch.manual_seed(0)
+    fan_in, fan_out = 512, 256
+    (layer,) = linear_layers(create_head("linear", fan_in, fan_out, init="xavier"))
+    assert torch.count_nonzero(layer.bias) == 0
+    expected = math.sqrt(2.0 / (fan_in + fan_out))
+    assert layer.weight.std().item() == pytest.approx(expected, rel=0.03)
+    assert layer.weight.mean().item() == pytest.approx(0.0, abs=expected * 0.02)
+
+
+def test_create_model_uses_xavier_head_init_by_default() -> None:
+    torch.manual_seed(0)
+    model = create_model(TINY, 1)
+    (layer,) = linear_layers(model.head)
+    assert torch.count_nonzero(layer.bias) == 0
+    expected = math.sqrt(2.0 / (model.backbone.num_features + 1))
+    assert layer.weight.std().item() == pytest.approx(expected, rel=0.25)
+
+
+def test_normal_init_has_std_one_thousandth_and_zero_bias() -> None:
+    torch.manual_seed(0)
+    head = create_head("mlp", 256, 128, hidden=256, init="normal")
+    for layer in linear_layers(head):
+        assert torch.count_nonzero(layer.bias) == 0
+        assert layer.weight.std().item() == pytest.approx(0.001, rel=0.05)
+
+
+def test_default_init_keeps_pytorch_init_with_nonzero_bias() -> None:
+    torch.manual_seed(0)
+    (layer,) = linear_layers(create_head("linear", 64, 8, init="default"))
+    assert torch.count_nonzero(layer.bias) > 0
+    bound = 1 / math.sqrt(64)
+    assert layer.weight.abs().max().item() <= bound
+
+
+def test_unknown_head_init_raises_listing_choices() -> None:
+    with pytest.raises(ValueError, match=r"unknown head_init 'he'.*xavier, normal, default"):
+        init_head(nn.Linear(2, 2), "he")
+
+
+def test_unknown_head_lists_registered_heads() -> None:
+    with pytest.raises(RegistryError, match=r"unknown head 'conv'.*linear, mlp"):
+        create_model(TINY, 2, head="conv")
+    assert {"linear", "mlp"} <= set(HEADS.names())
+
+
+def test_drop_rate_reaches_the_head() -> None:
+    model = create_model(TINY, 2, drop_rate=0.25)
+    assert [m.p for m in model.head.modules() if isinstance(m, nn.Dropout)] == [0.25]
+
+
+def test_timm_kwargs_pass_through_and_none_values_are_ignored() -> None:
+    model = create_model("test_efficientnet", 2, drop_path_rate=0.1, global_pool=None)
+    rates = [m.drop_prob for m in model.backbone.modules() if type(m).__name__ == "DropPath"]
+    assert rates and max(rates) > 0
+
+
+# --- pretrained weights ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reference_state() -> dict[str, torch.Tensor]:
+    torch.manual_seed(123)
+    return timm.create_model(TINY, pretrained=False).state_dict()
+
+
+def assert_backbone_equals(model: Classifier, state: dict[str, torch.Tensor]) -> None:
+    backbone_state = model.backbone.state_dict()
+    assert backbone_state, "empty backbone"
+    for key, value in backbone_state.items():
+        torch.testing.assert_close(value, state[key], rtol=0, atol=0, msg=key)
+
+
+def test_pretrained_file_torch_save_loads_backbone_weights(
+    tmp_path: Path, reference_state: dict[str, torch.Tensor]
+) -> None:
+    path = tmp_path / "weights.pth"
+    torch.save(reference_state, path)
+    model = create_model(TINY, 2, pretrained_file=path)
+    assert_backbone_equals(model, reference_state)
+    assert linear_layers(model.head)[-1].out_features == 2
+
+
+def test_pretrained_file_safetensors_loads_backbone_weights(
+    tmp_path: Path, reference_state: dict[str, torch.Tensor]
+) -> None:
+    path = tmp_path / "weights.safetensors"
+    save_file({k: v.contiguous() for k, v in reference_state.items()}, str(path))
+    model = create_model(TINY, 5, pretrained_file=str(path))
+    assert_backbone_equals(model, reference_state)
+
+
+def test_random_init_differs_from_saved_weights(reference_state: dict[str, torch.Tensor]) -> None:
+    torch.manual_seed(999)
+    model = create_model(TINY, 2)
+    key = next(k for k in model.backbone.state_dict() if k.endswith("weight"))
+    assert not torch.equal(model.backbone.state_dict()[key], reference_state[key])
+
+
+def test_missing_pretrained_file_raises_model_file_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.pth"
+    with pytest.raises(ModelFileError, match=r"nope\.pth.*not found.*model\.pretrained_file"):
+        create_model(TINY, 2, pretrained_file=missing)
+
+
+def test_pretrained_file_of_another_architecture_raises_model_file_error(tmp_path: Path) -> None:
+    path = tmp_path / "other.pth"
+    torch.save(timm.create_model("test_efficientnet").state_dict(), path)
+    with pytest.raises(ModelFileError, match="do not fit 'test_resnet'"):
+        create_model(TINY, 2, pretrained_file=path)
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_garbage_pretrained_file_raises_model_file_error(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"garbage{suffix}"
+    path.write_bytes(b"not a weight file" * 4)
+    with pytest.raises(ModelFileError, match=path.name):
+        create_model(TINY, 2, pretrained_file=path)
+
+
+def test_unknown_model_name_raises_config_error_mentioning_timm_and_similar_names() -> None:
+    with pytest.raises(ConfigError, match="unknown model 'resnet18x'") as info:
+        create_backbone("resnet18x")
+    message = str(info.value)
+    assert "timm" in message
+    similar = message.split("similar:")[1]
+    assert "resnet18" in similar.split(", ")[0]
+
+
+def test_unknown_model_name_with_typo_suggests_the_intended_model() -> None:
+    with pytest.raises(ConfigError, match=r"similar: .*\bmobilenetv2_100\b"):
+        create_model("mobilenetv2", 2)
+
+
+def test_hub_failure_raises_model_file_error_pointing_to_pretrained_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+
+    def offline(name: str, pretrained: bool = False, **kwargs: object) -> nn.Module:
+        calls.append(pretrained)
+        raise OSError("We couldn't connect to 'https://huggingface.co'")
+
+    monkeypatch.setattr(timm, "create_model", offline)
+    with pytest.raises(ModelFileError, match=r"model\.pretrained_file") as info:
+        create_model(TINY, 2, pretrained=True)
+    assert calls == [True]
+    assert "\n" not in str(info.value)
+    assert "test_resnet" in str(info.value)
+
+
+def test_pretrained_file_sets_the_timm_file_overlay(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = tmp_path / "w.pth"
+    path.write_bytes(b"x")
+    seen: dict[str, object] = {}
+    real = timm.create_model
+
+    def spy(name: str, **kwargs: object) -> nn.Module:
+        seen.update(kwargs)
+        return real(name, pretrained=False, num_classes=0)
+
+    monkeypatch.setattr(timm, "create_model", spy)
+    create_model(TINY, 2, pretrained_file=path)
+    assert seen["pretrained"] is True
+    assert seen["num_classes"] == 0
+    assert seen["pretrained_cfg_overlay"] == {"file": str(path)}
