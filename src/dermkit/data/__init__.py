@@ -1,0 +1,8 @@
+"""Data: dataset formats (auto-detected), safe image loading, preprocessing, augmentation, splits, synthetic data."""
+
+from dermkit.data import manifests as _manifests  # noqa: F401  (registers csv_manifest and list_files)
+from dermkit.data.formats import FORMATS, ReadOptions, detect_format, read_dataset
+from dermkit.data.preprocess import Preprocess
+from dermkit.data.records import ImageTable, Record
+
+__all__ = ["FORMATS", "ImageTable", "Preprocess", "ReadOptions", "Record", "detect_format", "read_dataset"]

@@ -1,0 +1,111 @@
+"""A torch Dataset over records that survives bad images, and the loaders built from it.
+
+A file that cannot be decoded does not crash a worker: its item carries the one-line error, :func:`collate` drops it
+from the batch and lists it under ``batch["skipped"]``, and the training loop reports it once (or stops, with
+``--strict``). Labels of the other images stay aligned because every item carries its own target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler, default_collate
+
+from dermkit.data.io import load_image
+from dermkit.data.preprocess import Preprocess
+from dermkit.data.records import Record
+from dermkit.errors import ImageLoadError
+
+
+class ImageDataset(Dataset):
+    """Decodes, resizes and transforms the images of ``records``.
+
+    Args:
+        records: the images and their labels.
+        preprocess: the model's evaluation preprocessing (its resize is the first step of training too).
+        transform: a training transform taking the resized uint8 image; None evaluates (centre crop).
+
+    Items are dicts: ``image`` float32 (3, S, S), ``target`` int64 (-1 when unlabelled), ``index``; or, for an
+    unreadable file, ``{"error": "<path>: <problem>", "index": i}``.
+    """
+
+    def __init__(
+        self,
+        records: Sequence[Record],
+        preprocess: Preprocess,
+        transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> None:
+        self.records = list(records)
+        self.preprocess = preprocess
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        record = self.records[index]
+        try:
+            image = load_image(record.path, min_size=self.preprocess.resize)
+        except ImageLoadError as exc:
+            return {"error": str(exc), "index": index}
+        image = self.preprocess.resize_image(image)
+        array = (
+            self.transform(image)
+            if self.transform is not None
+            else self.preprocess.normalize(self.preprocess.center_crop(image))
+        )
+        target = -1 if record.label is None else record.label
+        return {"image": torch.from_numpy(array), "target": torch.tensor(target, dtype=torch.long), "index": index}
+
+
+def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Batch the readable items; list the unreadable ones' errors under ``skipped`` and their dataset indices under
+    ``skipped_index``. An all-bad batch has no ``image``."""
+    good = [item for item in items if "error" not in item]
+    batch: dict[str, Any] = default_collate(good) if good else {}
+    bad = [item for item in items if "error" in item]
+    batch["skipped"] = [item["error"] for item in bad]
+    batch["skipped_index"] = [item["index"] for item in bad]
+    return batch
+
+
+def balanced_sampler(labels: Sequence[int], num_samples: int | None = None, seed: int = 0) -> WeightedRandomSampler:
+    """Draw every class equally often: each image weighs ``1 / (images of its class)``.
+
+    Args:
+        labels: class index of each training image.
+        num_samples: draws per epoch (default: one epoch's worth, ``len(labels)``).
+        seed: makes the draws reproducible.
+    """
+    counts = np.bincount(np.asarray(labels, dtype=np.int64))
+    weights = 1.0 / counts[np.asarray(labels, dtype=np.int64)]
+    generator = torch.Generator().manual_seed(seed)
+    return WeightedRandomSampler(
+        torch.as_tensor(weights, dtype=torch.double), num_samples or len(labels), replacement=True, generator=generator
+    )
+
+
+def make_loader(
+    dataset: ImageDataset,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    num_workers: int = 0,
+    sampler: torch.utils.data.Sampler | None = None,
+    drop_last: bool = False,
+) -> DataLoader:
+    """A DataLoader with the skipping collate, persistent workers and pinned memory where useful."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=collate,
+        drop_last=drop_last,
+        persistent_workers=num_workers > 0,
+        pin_memory=torch.cuda.is_available(),
+    )

@@ -1,0 +1,29 @@
+"""What ``dermkit predict`` accepts: image files, folders (searched recursively) and CSV manifests, in order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from dermkit.data.formats import ReadOptions, image_files
+from dermkit.data.manifests import read_csv_manifest
+from dermkit.data.records import Record
+
+
+def collect_images(inputs: Sequence[str | Path]) -> list[Record]:
+    """One record per image, in the order given (folders sorted, manifests in row order).
+
+    A path that does not exist or is not an image still yields a record: prediction reports it as an error row
+    instead of stopping, so one bad entry never costs the others.
+    """
+    records: list[Record] = []
+    for item in inputs:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            records.extend(Record(path=file) for file in image_files(path))
+        elif path.is_file() and path.suffix.lower() == ".csv":
+            table = read_csv_manifest(path, ReadOptions(check_files=False, paths_only=True))
+            records.extend(Record(path=record.path, meta=record.meta) for record in table.records)
+        else:
+            records.append(Record(path=path))
+    return records

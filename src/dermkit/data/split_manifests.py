@@ -1,0 +1,111 @@
+"""``dermkit split``: write stratified (optionally patient-grouped) train/val/test CSV manifests for any dataset.
+
+Generalises the skin_classifier project's ``prepare_split_data.py`` (a random, unstratified split): classes keep their
+proportions in every split, patients never straddle two splits, and byte-identical files always land together, so
+copies of one image cannot leak from training into test.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from dermkit.data.duplicates import exact_duplicate_groups
+from dermkit.data.records import ImageTable
+from dermkit.data.splits import merge_groups, stratified_group_split
+from dermkit.errors import DataError
+from dermkit.fileio import write_csv
+
+
+@dataclass
+class SplitReport:
+    """What :func:`split_dataset` wrote and found.
+
+    Attributes:
+        files: split name -> the CSV written.
+        counts: split name -> images per class (``class_names`` order).
+        class_names: the classes.
+        duplicates: groups of byte-identical files (each kept within one split).
+        groups: number of distinct patients/groups when grouping, else None.
+    """
+
+    files: dict[str, Path]
+    counts: dict[str, list[int]]
+    class_names: list[str]
+    duplicates: list[list[Path]]
+    groups: int | None
+
+
+def _group_ids(table: ImageTable, group_by: str | None) -> list[str | None] | None:
+    if group_by is None:
+        return None
+    columns = sorted({key for record in table.records for key in record.meta})
+    if group_by not in columns:
+        raise DataError(f"{table.source}: no column '{group_by}' to group by; columns: {', '.join(columns) or 'none'}")
+    return [record.meta.get(group_by) or None for record in table.records]
+
+
+def split_dataset(
+    table: ImageTable,
+    out: str | Path,
+    *,
+    val: float = 0.1,
+    test: float = 0.1,
+    seed: int = 0,
+    group_by: str | None = None,
+) -> SplitReport:
+    """Split ``table`` and write ``out/train.csv``, ``out/val.csv``, ``out/test.csv`` (each atomically).
+
+    Args:
+        table: a labelled dataset (any format; existing splits are ignored and redone).
+        out: the folder for the manifests; image paths in them are relative to it.
+        val: fraction of images for validation.
+        test: fraction of images for testing.
+        seed: makes the split reproducible.
+        group_by: a manifest column (e.g. ``patient_id``, ``lesion_id``) whose groups must stay in one split.
+
+    Returns:
+        The written files, per-split class counts and the duplicate groups found.
+    """
+    if not 0 <= val < 1 or not 0 <= test < 1 or val + test >= 1:
+        raise DataError(f"--val ({val}) and --test ({test}) must be in [0, 1) and leave images for training")
+    out = Path(out)
+    labels = table.labels()
+    paths = [record.path for record in table.records]
+    duplicates = exact_duplicate_groups(paths)
+    rows_of: dict[Path, list[int]] = {}  # a file listed twice is its own duplicate: all its rows stay together
+    for i, path in enumerate(paths):
+        rows_of.setdefault(path, []).append(i)
+    same = [[i for path in group for i in rows_of[path]] for group in duplicates]
+    same += [rows for rows in rows_of.values() if len(rows) > 1]
+    groups = _group_ids(table, group_by)
+    merged = merge_groups(groups, same, len(paths))
+    fractions = {"train": 1.0 - val - test, "val": val, "test": test}
+    assigned = stratified_group_split(labels, fractions, groups=merged, seed=seed)
+
+    extra_columns = sorted({key for record in table.records for key in record.meta})
+    header = ["path", "label", "split", *extra_columns]
+    files: dict[str, Path] = {}
+    counts: dict[str, list[int]] = {}
+    for split in ("train", "val", "test"):
+        chosen = [i for i, name in enumerate(assigned) if name == split]
+        counts[split] = [sum(1 for i in chosen if labels[i] == c) for c in range(table.num_classes)]
+        if not chosen and fractions[split] == 0:
+            (out / f"{split}.csv").unlink(missing_ok=True)  # a stale file would be read back as a split
+            continue
+        rows = []
+        for i in chosen:
+            record = table.records[i]
+            rows.append(
+                [
+                    Path(os.path.relpath(record.path.resolve(), out.resolve())).as_posix(),
+                    table.class_names[labels[i]],
+                    split,
+                    *(record.meta.get(column, "") for column in extra_columns),
+                ]
+            )
+        files[split] = write_csv(out / f"{split}.csv", header, rows)
+    return SplitReport(
+        files, counts, list(table.class_names), duplicates, len(set(merged)) if groups is not None else None
+    )

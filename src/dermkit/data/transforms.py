@@ -1,0 +1,87 @@
+"""Named training-augmentation presets (albumentations), one registry.
+
+Every preset starts from the output of :meth:`Preprocess.resize_image` (so train and eval share the resize), ends
+with a crop to ``image_size`` and normalisation, and returns float32 CHW like :class:`Preprocess`.
+
+Presets:
+    ``none``: centre crop only (what evaluation does).
+    ``light``: random crop, the 8 dihedral flips/rotations (lesions have no up), mild brightness/contrast.
+    ``skin_classifier``: the lesion_classifier project's recipe (meynmd/lesion_classifier): Affine scale 0.9-1.1,
+        translate 5 %, rotate 180 degrees, shear 15 degrees (p=0.33), random crop, RGB shift 16 (p=0.1),
+        brightness/contrast 0.1 (p=0.1).
+    ``two_class``: the skin_disease_two_classification project's recipe: random crop, rotate 15 degrees, h-flip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import albumentations as A
+import cv2
+import numpy as np
+
+from dermkit.registry import Registry
+
+PresetFactory = Callable[[int], list[A.BasicTransform]]
+PRESETS: Registry[PresetFactory] = Registry("transform preset")
+
+
+@PRESETS.register("none")
+def _none(size: int) -> list[A.BasicTransform]:
+    return [A.CenterCrop(size, size)]
+
+
+@PRESETS.register("light")
+def _light(size: int) -> list[A.BasicTransform]:
+    return [
+        A.RandomCrop(size, size),
+        A.D4(p=1.0),
+        A.RandomBrightnessContrast(brightness_limit=0.1, contrast_limit=0.1, p=0.5),
+    ]
+
+
+@PRESETS.register("skin_classifier")
+def _skin_classifier(size: int) -> list[A.BasicTransform]:
+    return [
+        A.Affine(
+            scale=(0.9, 1.1),
+            translate_percent=(-0.05, 0.05),
+            rotate=(-180, 180),
+            shear=(-15, 15),
+            interpolation=cv2.INTER_LINEAR,
+            keep_ratio=True,
+            p=0.33,
+        ),
+        A.RandomCrop(size, size),
+        A.RGBShift(r_shift_limit=16, g_shift_limit=16, b_shift_limit=16, p=0.1),
+        A.RandomBrightnessContrast(brightness_limit=0.1, contrast_limit=0.1, p=0.1),
+    ]
+
+
+@PRESETS.register("two_class")
+def _two_class(size: int) -> list[A.BasicTransform]:
+    return [A.RandomCrop(size, size), A.Rotate(limit=15, border_mode=cv2.BORDER_CONSTANT, p=1.0), A.HorizontalFlip()]
+
+
+class TrainTransform:
+    """Applies a preset to a resized uint8 image and returns normalised float32 (3, size, size).
+
+    Args:
+        name: a preset in :data:`PRESETS`.
+        image_size: the crop size.
+        mean: per-channel mean of the 0..1 image.
+        std: per-channel std of the 0..1 image.
+    """
+
+    def __init__(self, name: str, image_size: int, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        self.name = name
+        self.pipeline = A.Compose([*PRESETS.get(name)(image_size), A.Normalize(mean=mean, std=std)])
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        out = self.pipeline(image=image)["image"]
+        return np.ascontiguousarray(out.transpose(2, 0, 1), dtype=np.float32)
+
+
+def create_transform(name: str, image_size: int, mean: tuple[float, ...], std: tuple[float, ...]) -> TrainTransform:
+    """Build the training transform named ``name`` (see :data:`PRESETS`)."""
+    return TrainTransform(name, image_size, mean, std)
