@@ -35,5 +35,13 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'dermkit' has no attribute {name!r}")
 
 
-__all__ = ["Prediction", "Predictor", "__version__", "create_loss", "create_model", "load_config", "read_dataset",
-           "train"]
+__all__ = [
+    "Prediction",
+    "Predictor",
+    "__version__",
+    "create_loss",
+    "create_model",
+    "load_config",
+    "read_dataset",
+    "train",
+]

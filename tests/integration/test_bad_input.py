@@ -45,11 +45,22 @@ def test_training_skips_and_reports_unreadable_images(tmp_path, dataset_with_bad
     assert (run / "model.json").is_file()
 
 
-def test_strict_training_stops_at_first_unreadable_image_with_one_line(tmp_path, dataset_with_bad_images,
-                                                                       capsys) -> None:
+def test_strict_training_stops_at_first_unreadable_image_with_one_line(
+    tmp_path, dataset_with_bad_images, capsys
+) -> None:
     root, bad = dataset_with_bad_images
-    code = main(["train", "demo", f"data.root={root}", *TINY, "trainer.max_epochs=2", "--strict", "--out",
-                 str(tmp_path / "run")])
+    code = main(
+        [
+            "train",
+            "demo",
+            f"data.root={root}",
+            *TINY,
+            "trainer.max_epochs=2",
+            "--strict",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     assert code == 2
     message = error_line(capsys)
     assert any(str(path) in message for path in bad) and "--strict" in message
@@ -73,8 +84,7 @@ def test_strict_training_stops_at_first_unreadable_image_with_one_line(tmp_path,
         (["synth", "x", "--classes", "a,a"], "duplicate"),
     ],
 )
-def test_cli_user_errors_print_one_line_and_exit_2(args, expected, synth_dir, tmp_path, capsys,
-                                                   monkeypatch) -> None:
+def test_cli_user_errors_print_one_line_and_exit_2(args, expected, synth_dir, tmp_path, capsys, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     code = main([arg.replace("{data}", str(synth_dir)) for arg in args])
     assert code == 2
@@ -96,8 +106,7 @@ def test_empty_class_folder_is_refused(tmp_path, synth_dir, capsys) -> None:
     assert "nevus: class folder holds no images" in error_line(capsys)
 
 
-def test_evaluate_refuses_data_with_classes_the_model_does_not_know(tmp_path, trained_run, synth_dir,
-                                                                     capsys) -> None:
+def test_evaluate_refuses_data_with_classes_the_model_does_not_know(tmp_path, trained_run, synth_dir, capsys) -> None:
     root = tmp_path / "data"
     shutil.copytree(synth_dir / "benign", root / "melanoma")
     shutil.copytree(synth_dir / "benign", root / "benign")
@@ -119,8 +128,12 @@ def test_corrupt_model_files_are_reported_not_raised(tmp_path, trained_run, synt
 
 def test_installed_entry_point_exits_2_without_traceback(tmp_path) -> None:
     script = Path(sys.executable).with_name("dermkit")
-    result = subprocess.run([str(script), "evaluate", str(tmp_path / "nothing"), str(tmp_path), "--out",
-                             str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [str(script), "evaluate", str(tmp_path / "nothing"), str(tmp_path), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: ") and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

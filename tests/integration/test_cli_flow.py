@@ -26,8 +26,23 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("flow")
     data, lists, run = root / "data", root / "lists", root / "run"
     assert main(["synth", str(data), "--per-class", "60", "--size", "48", "--seed", "3", "--manifest"]) == 0
-    assert main(["split", str(data / "manifest.csv"), "--out", str(lists), "--val", "0.2", "--test", "0.2",
-                 "--group-by", "patient_id"]) == 0
+    assert (
+        main(
+            [
+                "split",
+                str(data / "manifest.csv"),
+                "--out",
+                str(lists),
+                "--val",
+                "0.2",
+                "--test",
+                "0.2",
+                "--group-by",
+                "patient_id",
+            ]
+        )
+        == 0
+    )
     assert main(["train", "configs/demo.yaml", f"data.root={lists}", *TINY, "--out", str(run)]) == 0
     return {"root": root, "data": data, "lists": lists, "run": run}
 
@@ -42,8 +57,12 @@ def test_train_writes_checkpoints_logs_and_self_describing_model(flow: dict[str,
     assert spec["class_names"] == ["benign", "malignant"]
     assert spec["architecture"]["name"] == "test_resnet"
     assert spec["preprocessing"]["image_size"] == 48
-    assert spec["decision"] == {"positive_class": "malignant", "threshold": 0.5, "threshold_source": "default",
-                                "temperature": 1.0}
+    assert spec["decision"] == {
+        "positive_class": "malignant",
+        "threshold": 0.5,
+        "threshold_source": "default",
+        "temperature": 1.0,
+    }
     assert spec["dermkit_version"]
     assert spec["training"]["data"]["val_source"] == "the dataset's val split"
 
@@ -76,8 +95,19 @@ def test_predict_keeps_input_order_and_reports_bad_files_as_rows(flow: dict[str,
     corrupt.write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
     missing = flow["root"] / "missing.png"
     out = flow["root"] / "preds.csv"
-    args = ["predict", str(flow["run"] / "model.json"), str(corrupt), str(folder), str(missing), "--out", str(out),
-            "--num-workers", "0", "--batch-size", "7"]
+    args = [
+        "predict",
+        str(flow["run"] / "model.json"),
+        str(corrupt),
+        str(folder),
+        str(missing),
+        "--out",
+        str(out),
+        "--num-workers",
+        "0",
+        "--batch-size",
+        "7",
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "malignant when p >= 0.5 (default)" in printed
@@ -96,8 +126,16 @@ def test_predict_keeps_input_order_and_reports_bad_files_as_rows(flow: dict[str,
 def test_resume_continues_from_last_checkpoint(flow: dict[str, Path]) -> None:
     run = flow["run"]
     before = json.loads((run / "model.json").read_text())["training"]["epochs_run"]
-    args = ["train", "configs/demo.yaml", f"data.root={flow['lists']}", *TINY, "trainer.max_epochs=17", "--out",
-            str(run), "--resume"]
+    args = [
+        "train",
+        "configs/demo.yaml",
+        f"data.root={flow['lists']}",
+        *TINY,
+        "trainer.max_epochs=17",
+        "--out",
+        str(run),
+        "--resume",
+    ]
     assert main(args) == 0
     after = json.loads((run / "model.json").read_text())["training"]["epochs_run"]
     assert (before, after) == (15, 17)

@@ -65,16 +65,20 @@ def test_predict_raises_one_line_image_error_for_bad_input(predictor: Predictor,
     assert str(info.value).startswith(str(bad)) and "\n" not in str(info.value)
 
 
-def test_predict_records_reports_errors_per_row_and_predicts_the_rest(predictor: Predictor, synth_dir: Path,
-                                                                      tmp_path: Path) -> None:
+def test_predict_records_reports_errors_per_row_and_predicts_the_rest(
+    predictor: Predictor, synth_dir: Path, tmp_path: Path
+) -> None:
     good = sorted((synth_dir / "benign").glob("*.jpg"))[:3]
     empty = tmp_path / "empty.jpg"
     empty.write_bytes(b"")
     records = [Record(good[0]), Record(empty), Record(good[1]), Record(tmp_path / "gone.png"), Record(good[2])]
-    proba, errors = predictor.predict_records(records, batch_size=2)
+    result = predictor.predict_records(records, batch_size=2)
+    proba, errors = result.proba, result.errors
     assert [e is None for e in errors] == [True, False, True, False, True]
     assert "empty file" in errors[1] and "file not found" in errors[3]
     assert np.isnan(proba[[1, 3]]).all() and not np.isnan(proba[[0, 2, 4]]).any()
+    assert result.readable.tolist() == [True, False, True, False, True]
+    assert result.logits.shape == (5, predictor.spec.architecture.num_outputs)
     single = [predictor.predict(path).probabilities["benign"] for path in good]
     assert proba[[0, 2, 4], 0] == pytest.approx(single, abs=1e-6)
 

@@ -13,6 +13,7 @@ import typer
 
 # Importing the command modules registers their commands on ``app``.
 from dermkit.cli import data_commands as _data_commands  # noqa: F401
+from dermkit.cli import eval_commands as _eval_commands  # noqa: F401
 from dermkit.cli import model_commands as _model_commands  # noqa: F401
 from dermkit.cli.app import app, quiet_lightning
 from dermkit.errors import DermkitError
@@ -31,7 +32,7 @@ def _configure_logging() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 2 user error, 130 interrupted)."""
+    """Run the CLI; returns the exit status (0 ok, 2 user or usage error, 130 interrupted)."""
     _configure_logging()
     try:
         app(args=argv, prog_name="dermkit", standalone_mode=False)
@@ -44,21 +45,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except typer.Exit as exc:
         return exc.exit_code
+    except typer.Abort:
+        return 1
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+        # Usage errors (unknown option, missing argument) come from typer's bundled click: show its usage text.
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            return 1
         raise
     return 0
 
 
-def entry_point() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
-
-
-__all__ = ["app", "entry_point", "main"]
+__all__ = ["app", "main"]

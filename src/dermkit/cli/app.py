@@ -16,7 +16,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-console = Console(highlight=False, markup=False)
+console = Console(highlight=False, markup=False, soft_wrap=True)
 
 
 def counts_table(title: str, class_names: list[str], columns: dict[str, list[int]]) -> Table:
@@ -35,3 +35,27 @@ def quiet_lightning() -> None:
     """Silence Lightning's start-up chatter (GPU/TPU lines, tips); it resets its loggers on import, so call it after."""
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def cv_table(result: object) -> Table:
+    """One row per metric: its value in each fold, then mean +/- std (a :class:`dermkit.engine.cv.CVResult`)."""
+    from dermkit.engine.cv import CV_METRICS
+
+    rows, summary = result.rows, result.summary  # type: ignore[attr-defined]
+    table = Table(title=result.protocol, title_justify="left")  # type: ignore[attr-defined]
+    table.add_column("metric")
+    for row in rows:
+        table.add_column(f"fold {row['fold']}", justify="right")
+    table.add_column("mean +/- std", justify="right", style="bold")
+    table.add_row("test images", *(str(row["n_test"]) for row in rows), "")
+    for name in CV_METRICS:
+        if summary[name]["mean"] is None:
+            continue
+        table.add_row(
+            name, *(_fmt(row[name]) for row in rows), f"{_fmt(summary[name]['mean'])} +/- {_fmt(summary[name]['std'])}"
+        )
+    return table
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"

@@ -61,3 +61,39 @@ def split(
         console.print("no byte-identical duplicates found")
     for name, path in report.files.items():
         console.print(f"{name}: {path}")
+
+
+@app.command()
+def audit(
+    data: Path = typer.Argument(..., help="Dataset (any supported layout)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Folder for audit.json and audit.html."),
+    decode: bool = typer.Option(True, help="Fully decode every image (finds truncated files); --no-decode: headers."),
+    near: bool = typer.Option(True, help="Search near duplicates (perceptual hash); needs --decode."),
+    max_distance: int = typer.Option(6, help="Largest Hamming distance between hashes counted as a near duplicate."),
+    workers: int = typer.Option(2, help="Decoding threads."),
+) -> None:
+    """Audit a dataset: class balance, sizes and modes, unreadable files, duplicates and leakage across splits."""
+    from dermkit.data.audit import audit_dataset
+
+    table = read_dataset(data)
+    report = audit_dataset(table, near_duplicates=near and decode, max_distance=max_distance, decode=decode,
+                           workers=workers)  # fmt: skip
+    for line in report.summary_lines():
+        console.print(line)
+    if report.to_dict()["near_duplicates"]:
+        console.print("near duplicates are candidates to look at, not proof: similar framing can match too")
+    if out is not None:
+        from dermkit.fileio import write_json
+        from dermkit.metrics.audit_report import write_audit_report
+
+        audit_dict = report.to_dict()
+        console.print(f"audit.json: {write_json(out / 'audit.json', audit_dict)}")
+        console.print(f"audit.html: {write_audit_report(out / 'audit.html', audit_dict)}")
+
+
+@app.command()
+def datasets() -> None:
+    """List the dataset layouts and public datasets dermkit reads, and how to get each."""
+    from dermkit.data.catalog import format_catalog
+
+    console.print(format_catalog())

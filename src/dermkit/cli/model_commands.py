@@ -1,4 +1,4 @@
-"""Model commands: ``train``, ``demo``, ``evaluate`` and ``predict``."""
+"""Training commands: ``train``, ``demo`` and ``cv``."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from pathlib import Path
 import typer
 
 from dermkit import config as config_module
-from dermkit.cli.app import app, console, quiet_lightning
-from dermkit.data.inputs import collect_images
-from dermkit.fileio import write_csv, write_json
+from dermkit.cli.app import app, console, cv_table, quiet_lightning
 from dermkit.metrics.classification import format_summary
 from dermkit.recipes import resolve_recipe
 
@@ -60,60 +58,22 @@ def demo(
 
 
 @app.command()
-def evaluate(
-    model: Path = typer.Argument(..., help="Run folder or model.json."),
-    data: Path = typer.Argument(..., help="Labelled dataset (any supported layout)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder for metrics.json and predictions.csv."),
-    split: str = typer.Option("auto", help="auto (test, else val, else all), train, val, test or all."),
-    batch_size: int = typer.Option(32, help="Images per forward pass."),
-    num_workers: int = typer.Option(2, help="Decoding processes."),
+def cv(
+    config: str = typer.Argument(..., help="A YAML recipe (path) or the name of a bundled one."),
+    overrides: list[str] | None = typer.Argument(None, help="Dotted overrides: data.root=PATH ..."),
+    folds: int = typer.Option(5, help="k of stratified (patient-grouped when possible) k-fold."),
+    repeats: int = typer.Option(0, help="Instead of k folds: this many random stratified train/test splits."),
+    test_fraction: float = typer.Option(0.2, help="Test share of each random split (with --repeats)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Folder (default runs/<config name>_cv)."),
+    overwrite: bool = typer.Option(False, help="Replace earlier fold runs."),
 ) -> None:
-    """Evaluate a model on labelled data: metrics.json, predictions.csv and a readable summary."""
-    from dermkit.data import read_dataset
-    from dermkit.inference.evaluate import evaluate as evaluate_model
-    from dermkit.inference.evaluate import select_split
-    from dermkit.inference.predictor import Predictor
+    """Cross-validate a recipe: one model per fold, then each metric as mean +/- std across folds."""
+    from dermkit.engine.cv import cross_validate
 
-    predictor = Predictor.from_checkpoint(model)
-    table, description = select_split(read_dataset(data, class_names=None), split)
-    result = evaluate_model(predictor, table, batch_size=batch_size, num_workers=num_workers)
-    write_json(out / "metrics.json", result.metrics)
-    result.write_predictions(out / "predictions.csv")
-    console.print(f"{data}: {description}")
-    console.print(format_summary(result.metrics))
-    if result.metrics.get("unreadable"):
-        console.print(f"{result.metrics['unreadable']} unreadable images are listed in predictions.csv (error column)")
-    console.print(f"metrics:     {out / 'metrics.json'}")
-    console.print(f"predictions: {out / 'predictions.csv'}")
-
-
-@app.command()
-def predict(
-    model: Path = typer.Argument(..., help="Run folder or model.json."),
-    inputs: list[Path] = typer.Argument(..., help="Image files, folders or CSV manifests."),
-    out: Path = typer.Option(Path("predictions.csv"), "--out", "-o", help="CSV to write."),
-    batch_size: int = typer.Option(32, help="Images per forward pass."),
-    num_workers: int = typer.Option(2, help="Decoding processes."),
-) -> None:
-    """Predict images; one CSV row per input, in order, with an error column for unreadable files."""
-    from dermkit.inference.evaluate import prediction_rows
-    from dermkit.inference.predictor import Predictor
-
-    predictor = Predictor.from_checkpoint(model)
-    records = collect_images(inputs)
-    if not records:
-        console.print("no images found in the given paths")
-        raise typer.Exit(1)
-    proba, errors = predictor.predict_records(records, batch_size=batch_size, num_workers=num_workers)
-    header, rows = prediction_rows(predictor, [record.path for record in records], proba, errors)
-    write_csv(out, header, rows)
-    failed = sum(error is not None for error in errors)
-    decision = predictor.spec.decision
-    if predictor.threshold is not None:
-        source = f" ({decision.threshold_source})" if decision.threshold_source else ""
-        console.print(f"decision: {decision.positive_class} when p >= {predictor.threshold:g}{source}")
-    console.print(f"predicted {len(records) - failed} of {len(records)} images -> {out}")
-    for error in [error for error in errors if error][:5]:
-        console.print(f"  unreadable: {error}")
-    if failed > 5:
-        console.print(f"  ... {failed - 5} more (see the error column)")
+    quiet_lightning()
+    run_config = config_module.load(resolve_recipe(config), overrides or [])
+    out_dir = out or Path("runs") / f"{run_config.name or 'run'}_cv"
+    result = cross_validate(run_config, out_dir, folds=folds, repeats=repeats, test_fraction=test_fraction,
+                            overwrite=overwrite, log_fn=console.print)  # fmt: skip
+    console.print(cv_table(result))
+    console.print(f"results: {out_dir / 'cv_results.csv'}, {out_dir / 'cv_results.json'}")

@@ -13,8 +13,9 @@ from dermkit.data.inputs import collect_images
 from dermkit.data.split_manifests import split_dataset
 from dermkit.data.synthetic import make_synthetic_dataset
 from dermkit.engine.train import train
-from dermkit.fileio import write_csv, write_json
-from dermkit.inference.evaluate import evaluate, prediction_rows
+from dermkit.fileio import write_json
+from dermkit.inference.evaluate import evaluate
+from dermkit.inference.outputs import predict_to_csv
 from dermkit.inference.predictor import Predictor
 from dermkit.recipes import resolve_recipe
 
@@ -65,9 +66,7 @@ def run_demo(
     result.write_predictions(eval_dir / "predictions.csv")
     log(f"5/5 predicting the images in {data_dir / 'malignant'}")
     records = collect_images([data_dir / "malignant"])
-    proba, errors = predictor.predict_records(records, num_workers=config.data.num_workers)
-    header, rows = prediction_rows(predictor, [record.path for record in records], proba, errors)
-    predictions = write_csv(out / "predictions.csv", header, rows)
+    predictions = predict_to_csv(predictor, records, out / "predictions.csv", num_workers=config.data.num_workers).path
     paths = {
         "model": model_dir / "model.json",
         "metrics": eval_dir / "metrics.json",

@@ -76,33 +76,40 @@ def _binary_order(table: ImageTable, positive: str | None) -> list[str] | None:
     return [name for name in table.class_names if name != positive] + [positive]
 
 
-def load_training_data(config: RunConfig) -> TrainingData:
-    """Read the dataset and pick train and validation records.
-
-    Uses the dataset's own train/val splits when present; otherwise holds out ``data.val_fraction`` of the training
-    images, stratified by class and keeping patients (``Record.group``) together.
-    """
+def read_training_table(config: RunConfig) -> ImageTable:
+    """Read ``data.root``, with the positive class (``data.positive_class``) at index 1 for two classes."""
     table = read_config_data(config)
     order = _binary_order(table, config.data.positive_class)
     if order is not None and order != table.class_names:
         table = read_config_data(config, order)
+    return table
+
+
+def hold_out(pool: ImageTable, fraction: float, seed: int) -> tuple[ImageTable, ImageTable]:
+    """Split ``pool`` into train and val, stratified by class and keeping patients (``Record.group``) together."""
+    if len(pool) < 2:
+        raise DataError(f"{pool.source}: too few training images ({len(pool)}) to hold out a validation set")
+    assigned = stratified_group_split(
+        pool.labels(), {"train": 1.0 - fraction, "val": fraction}, groups=[r.group for r in pool.records], seed=seed
+    )
+    train = pool.with_records([r for r, s in zip(pool.records, assigned, strict=True) if s == "train"])
+    val = pool.with_records([r for r, s in zip(pool.records, assigned, strict=True) if s == "val"])
+    return train, val
+
+
+def training_data(table: ImageTable, val_fraction: float, seed: int) -> TrainingData:
+    """Pick train and validation records (never test) and check that a classifier can be trained on them.
+
+    Uses the table's own train/val splits when present; otherwise holds out ``val_fraction`` of the training images
+    (:func:`hold_out`).
+    """
     splits = table.splits
     if "train" in splits and "val" in splits:
         train, val, val_source = table.subset("train"), table.subset("val"), "the dataset's val split"
     else:
         pool = table.subset("train") if "train" in splits else table
-        if len(pool) < 2:
-            raise DataError(f"{table.source}: too few training images ({len(pool)}) to hold out a validation set")
-        fraction = config.data.val_fraction
-        assigned = stratified_group_split(
-            pool.labels(),
-            {"train": 1.0 - fraction, "val": fraction},
-            groups=[record.group for record in pool.records],
-            seed=config.seed,
-        )
-        train = pool.with_records([r for r, s in zip(pool.records, assigned, strict=True) if s == "train"])
-        val = pool.with_records([r for r, s in zip(pool.records, assigned, strict=True) if s == "val"])
-        val_source = f"{fraction:.0%} of the training images held out (seed {config.seed})"
+        train, val = hold_out(pool, val_fraction, seed)
+        val_source = f"{val_fraction:.0%} of the training images held out (seed {seed})"
     counts = train.class_counts()
     if table.num_classes < 2 or sum(1 for count in counts if count) < 2:
         present = [name for name, count in zip(table.class_names, counts, strict=True) if count]
@@ -116,6 +123,11 @@ def load_training_data(config: RunConfig) -> TrainingData:
     if not val.records:
         raise DataError(f"{table.source}: the validation set is empty; add images or raise data.val_fraction")
     return TrainingData(train, val, table.class_names, table.source, val_source)
+
+
+def load_training_data(config: RunConfig) -> TrainingData:
+    """Read ``data.root`` and pick its train and validation records (see :func:`training_data`)."""
+    return training_data(read_training_table(config), config.data.val_fraction, config.seed)
 
 
 def _as_config_error(key: str, build: Callable[[], T]) -> T:

@@ -25,7 +25,7 @@ from dermkit.data.preprocess import Preprocess
 from dermkit.data.transforms import create_transform
 from dermkit.engine.checkpoint import AtomicCheckpointIO, load_task_state
 from dermkit.engine.lightning import TaskModule
-from dermkit.engine.setup import build_components, load_training_data
+from dermkit.engine.setup import TrainingData, build_components, load_training_data
 from dermkit.errors import ConfigError
 from dermkit.fileio import write_json, write_text
 from dermkit.inference.evaluate import evaluate
@@ -122,6 +122,7 @@ def train(
     strict: bool = False,
     overwrite: bool = False,
     callbacks: Sequence[L.Callback] = (),
+    data: TrainingData | None = None,
 ) -> TrainResult:
     """Train ``config`` into ``out_dir`` and export the best weights as a self-describing model.
 
@@ -132,11 +133,12 @@ def train(
         strict: stop at the first unreadable image instead of skipping it.
         overwrite: replace an earlier run in ``out_dir``.
         callbacks: extra Lightning callbacks (timers, custom loggers...).
+        data: train/val records chosen by the caller (cross-validation); default: read ``config.data.root``.
     """
     out_dir = Path(out_dir)
     ckpt_path = _prepare_out_dir(out_dir, resume, overwrite)
     L.seed_everything(config.seed, workers=True, verbose=False)
-    data = load_training_data(config)
+    data = data if data is not None else load_training_data(config)
     write_text(out_dir / "config.yaml", dump(config))
     parts = build_components(config, data.class_names, data.train.class_counts())
     d = config.data

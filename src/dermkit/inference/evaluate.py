@@ -1,12 +1,16 @@
-"""Evaluate a predictor on a labelled dataset: metrics plus one prediction row per image.
+"""Evaluate a predictor on labelled data: metrics, operating points, confidence intervals, subgroups and one
+prediction row per image.
 
-The dataset's class names are matched to the model's by name, so a test folder that lacks a class (or lists classes
-in another order) still evaluates correctly; a class the model does not know is a clear error.
+The dataset's classes are matched to the model's by name (``class_map`` renames data classes first), so a test folder
+that lacks a class or orders classes differently still evaluates correctly; a class the model does not know is a
+clear error. Metrics undefined on this data (e.g. recall of an absent class) are reported as undefined, with a
+warning, never as 0.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,10 +18,15 @@ from typing import Any
 import numpy as np
 
 from dermkit.data.records import ImageTable
-from dermkit.errors import DataError
+from dermkit.errors import ConfigError, DataError
 from dermkit.fileio import write_csv
+from dermkit.inference.outputs import prediction_rows
 from dermkit.inference.predictor import Predictor
+from dermkit.inference.thresholds import ThresholdRule
+from dermkit.inference.thresholds import choose_threshold as pick_threshold
 from dermkit.metrics.classification import classification_metrics
+from dermkit.metrics.headline import bootstrap_metrics, headline_functions, subgroup_metrics
+from dermkit.metrics.operating_point import operating_points
 
 SPLIT_CHOICES = ("auto", "train", "val", "test", "all")
 
@@ -27,33 +36,45 @@ class Evaluation:
     """Result of :func:`evaluate`.
 
     Attributes:
-        metrics: JSON-ready metrics (see :func:`dermkit.metrics.classification.classification_metrics`).
+        metrics: JSON-ready metrics (see :func:`dermkit.metrics.classification.classification_metrics`), plus
+            ``operating_points`` (binary), ``ci`` (with ``bootstrap``), ``subgroups`` (with ``group_by``),
+            ``unreadable`` and ``warnings``.
         header: column names of ``rows`` (``path,label,predicted,p_<class>...,error``).
         rows: one row per image, in dataset order.
         proba: (N, C) probabilities (NaN rows for unreadable images).
+        logits: (N, K) raw logits (for calibration).
         labels: (N,) true class indices in the model's class order.
         errors: per image, the error line or None.
+        paths: per image, its path.
     """
 
     metrics: dict[str, Any]
     header: list[str]
     rows: list[list[Any]]
     proba: np.ndarray
+    logits: np.ndarray
     labels: np.ndarray
     errors: list[str | None] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+
+    @property
+    def readable(self) -> np.ndarray:
+        return np.array([error is None for error in self.errors], dtype=bool)
 
     def write_predictions(self, path: str | Path) -> Path:
         """Write ``predictions.csv`` atomically."""
         return write_csv(path, self.header, self.rows)
 
 
-def select_split(table: ImageTable, split: str = "auto") -> tuple[ImageTable, str]:
-    """The records to evaluate and a description: ``auto`` takes the test split, else val, else everything."""
+def select_split(
+    table: ImageTable, split: str = "auto", prefer: Sequence[str] = ("test", "val")
+) -> tuple[ImageTable, str]:
+    """The records to evaluate and a description: ``auto`` takes the first split of ``prefer`` present, else all."""
     if split not in SPLIT_CHOICES:
         raise DataError(f"unknown split '{split}'; choose one of: {', '.join(SPLIT_CHOICES)}")
     present = table.splits
     if split == "auto":
-        split = "test" if "test" in present else ("val" if "val" in present else "all")
+        split = next((name for name in prefer if name in present), "all")
     if split == "all":
         return table, f"all {len(table)} images"
     chosen = table.subset(split)
@@ -62,66 +83,131 @@ def select_split(table: ImageTable, split: str = "auto") -> tuple[ImageTable, st
     return chosen, f"the {split} split ({len(chosen)} images)"
 
 
-def align_labels(table: ImageTable, class_names: Sequence[str]) -> np.ndarray:
-    """Labels of ``table`` as indices into ``class_names`` (the model's), matching classes by name."""
+def parse_class_map(text: str | None) -> dict[str, str]:
+    """``"melanoma=malignant,nevus=benign"`` -> ``{"melanoma": "malignant", "nevus": "benign"}``."""
+    if not text:
+        return {}
+    mapping = {}
+    for item in text.split(","):
+        source, sep, target = item.partition("=")
+        if not sep or not source.strip() or not target.strip():
+            raise ConfigError(f"--class-map entry '{item}' is not of the form data_class=model_class")
+        mapping[source.strip()] = target.strip()
+    return mapping
+
+
+def align_labels(
+    table: ImageTable, class_names: Sequence[str], class_map: Mapping[str, str] | None = None
+) -> np.ndarray:
+    """Labels of ``table`` as indices into ``class_names`` (the model's), matching classes by (mapped) name."""
+    class_map = dict(class_map or {})
+    unused = sorted(set(class_map) - set(table.class_names))
+    if unused:
+        raise DataError(f"--class-map names '{unused[0]}', which is not a data class ({', '.join(table.class_names)})")
     index = {name: position for position, name in enumerate(class_names)}
-    unknown = [name for name in table.class_names if name not in index]
+    mapped = [class_map.get(name, name) for name in table.class_names]
+    unknown = [name for name in mapped if name not in index]
     if unknown:
         raise DataError(
             f"{table.source}: class '{unknown[0]}' is not one the model knows; data classes: "
-            f"{', '.join(table.class_names)}; model classes: {', '.join(class_names)}"
+            f"{', '.join(table.class_names)}; model classes: {', '.join(class_names)} (map them with --class-map "
+            "data_class=model_class)"
         )
-    mapping = np.array([index[name] for name in table.class_names], dtype=np.int64)
+    mapping = np.array([index[name] for name in mapped], dtype=np.int64)
     return mapping[np.asarray(table.labels(), dtype=np.int64)]
 
 
-def prediction_rows(
+def _set_threshold(
+    predictor: Predictor, rule: ThresholdRule, y: np.ndarray, proba: np.ndarray, table: ImageTable
+) -> None:
+    if len(predictor.class_names) != 2:
+        raise ConfigError(f"--choose-threshold applies to two-class models; this one has {len(predictor.class_names)}")
+    decision = predictor.spec.decision
+    decision.threshold = pick_threshold(rule, y, proba[:, 1])
+    splits = sorted({record.split for record in table.records if record.split})
+    decision.threshold_source = f"{rule} on {table.source}" + (f" ({'/'.join(splits)})" if splits else "")
+    if decision.positive_class is None:
+        decision.positive_class = predictor.class_names[1]
+    if "test" in splits:
+        warnings.warn(
+            "the threshold was chosen on test data, so metrics at it are optimistic; choose it on the "
+            "val split (--split val) and evaluate on test",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _collect_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
+    seen: dict[str, None] = {}
+    for item in caught:
+        seen.setdefault(str(item.message).splitlines()[0], None)
+    return list(seen)
+
+
+def evaluate(
     predictor: Predictor,
-    paths: Sequence[str | Path],
-    proba: np.ndarray,
-    errors: Sequence[str | None],
-    labels: Sequence[int] | None = None,
-) -> tuple[list[str], list[list[Any]]]:
-    """Header and rows of a predictions CSV: ``path[,label],predicted,p_<class>...,error``."""
-    names = predictor.class_names
-    header = [
-        "path",
-        *(["label"] if labels is not None else []),
-        "predicted",
-        *(f"p_{name}" for name in names),
-        "error",
-    ]
-    readable = ~np.isnan(proba).any(axis=1)
-    decided = np.full(len(paths), -1)
-    if readable.any():
-        decided[readable] = predictor.decide(proba[readable])
-    rows = []
-    for i, path in enumerate(paths):
-        label = [names[labels[i]]] if labels is not None else []
-        if errors[i] is not None or not readable[i]:
-            rows.append([str(path), *label, "", *([""] * len(names)), errors[i] or "unreadable"])
-        else:
-            rows.append([str(path), *label, names[decided[i]], *(f"{p:.6f}" for p in proba[i]), ""])
-    return header, rows
-
-
-def evaluate(predictor: Predictor, table: ImageTable, *, batch_size: int = 32, num_workers: int = 0) -> Evaluation:
+    table: ImageTable,
+    *,
+    batch_size: int = 32,
+    num_workers: int = 0,
+    class_map: Mapping[str, str] | None = None,
+    bootstrap: int = 0,
+    group_by: str | None = None,
+    seed: int = 0,
+    choose_threshold: ThresholdRule | None = None,
+) -> Evaluation:
     """Predict every image of ``table`` and compute the metrics on the readable ones.
 
     Args:
-        predictor: the model.
+        predictor: the model (its stored threshold, temperature and test-time augmentation apply).
         table: labelled records (already restricted to the split to evaluate).
         batch_size: images per forward pass.
         num_workers: decoding processes.
+        class_map: data class name -> model class name.
+        bootstrap: resamples for 95 % confidence intervals of the headline metrics (0: none). Patients are
+            resampled when the records carry a patient/group id, images otherwise.
+        group_by: a manifest column (e.g. ``fitzpatrick``); every headline metric is reported per value.
+        seed: bootstrap seed.
+        choose_threshold: for two classes, pick the decision threshold on this data by this rule (it is set on
+            ``predictor.spec.decision``; the caller decides whether to save it) before computing the metrics.
     """
-    labels = align_labels(table, predictor.class_names)
-    proba, errors = predictor.predict_records(table.records, batch_size=batch_size, num_workers=num_workers)
-    readable = np.array([error is None for error in errors], dtype=bool)
+    labels = align_labels(table, predictor.class_names, class_map)
+    result = predictor.predict_records(table.records, batch_size=batch_size, num_workers=num_workers)
+    readable = result.readable
     if not readable.any():
-        raise DataError(f"{table.source}: none of the {len(table)} images could be read (first: {errors[0]})")
-    metrics = classification_metrics(
-        labels[readable], proba[readable], predictor.class_names, threshold=predictor.threshold
-    )
+        raise DataError(f"{table.source}: none of the {len(table)} images could be read (first: {result.errors[0]})")
+    y, proba = labels[readable], result.proba[readable]
+    names = predictor.class_names
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if choose_threshold is not None:
+            _set_threshold(predictor, choose_threshold, y, proba, table)
+        metrics = classification_metrics(y, proba, names, threshold=predictor.threshold)
+        if len(names) == 2:
+            metrics["operating_points"] = operating_points(y, proba[:, 1])
+    metrics["decision"] = predictor.spec.decision.model_dump(mode="json")
     metrics["unreadable"] = int((~readable).sum())
-    header, rows = prediction_rows(predictor, [r.path for r in table.records], proba, errors, labels)
-    return Evaluation(metrics, header, rows, proba, labels, list(errors))
+    metrics["tta"] = predictor.tta or "none"
+    metrics["temperature"] = predictor.spec.decision.temperature
+    metrics["warnings"] = _collect_warnings(caught)
+    records = [record for record, ok in zip(table.records, readable, strict=True) if ok]
+    functions = headline_functions(len(names), predictor.threshold)
+    patients = [record.group for record in records]
+    groups = patients if any(patients) else None
+    if bootstrap:
+        metrics["ci"] = bootstrap_metrics(functions, y, proba, n_resamples=bootstrap, groups=groups, seed=seed)
+        unit = "patients" if groups is not None else "images"
+        metrics["ci_method"] = f"95% percentile bootstrap, {bootstrap} resamples of {unit}"
+    if group_by:
+        columns = sorted({key for record in table.records for key in record.meta})
+        if group_by not in columns:
+            raise DataError(
+                f"{table.source}: no column '{group_by}' for --group-by; columns: "
+                f"{', '.join(columns) or 'none (use a CSV manifest with extra columns)'}"
+            )
+        values = [record.meta.get(group_by) for record in records]
+        metrics["subgroups"] = {group_by: subgroup_metrics(y, proba, values, functions, n_resamples=bootstrap,
+                                                           groups=groups, seed=seed)}  # fmt: skip
+    paths = [str(record.path) for record in table.records]
+    header, rows = prediction_rows(predictor, paths, result.proba, result.errors, labels)
+    return Evaluation(metrics, header, rows, result.proba, result.logits, labels, list(result.errors), paths)

@@ -26,6 +26,44 @@ from dermkit.models.artifact import ModelSpec, load_model
 from dermkit.tasks.classify import probabilities
 
 ImageInput = str | Path | bytes | Image.Image | np.ndarray
+TTA_MODES = ("none", "flips", "d4")
+
+
+def tta_views(batch: torch.Tensor, mode: str | None) -> list[torch.Tensor]:
+    """The test-time-augmentation views of a batch (N, 3, S, S).
+
+    ``flips``: identity, horizontal, vertical and both flips (4 views). ``d4``: the 8 symmetries of the square
+    (4 rotations, each also mirrored). Lesion images have no canonical orientation, so every view is as valid as
+    the original.
+    """
+    if mode in (None, "none"):
+        return [batch]
+    if mode == "flips":
+        return [batch, batch.flip(-1), batch.flip(-2), batch.flip(-1, -2)]
+    if mode == "d4":
+        rotations = [torch.rot90(batch, k, dims=(-2, -1)) for k in range(4)]
+        return rotations + [view.flip(-1) for view in rotations]
+    raise ValueError(f"unknown tta '{mode}'; choose one of: {', '.join(TTA_MODES)}")
+
+
+@dataclass
+class BatchResult:
+    """Outputs for many images, in input order; rows of unreadable images are NaN.
+
+    Attributes:
+        proba: (N, C) probabilities (temperature and test-time augmentation applied).
+        logits: (N, K) raw logits of the plain view (K = 1 for a sigmoid model), for calibration.
+        errors: per image, the one-line error or None.
+    """
+
+    proba: np.ndarray
+    logits: np.ndarray
+    errors: list[str | None]
+
+    @property
+    def readable(self) -> np.ndarray:
+        """Boolean mask of the images that were predicted."""
+        return np.array([error is None for error in self.errors], dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -47,19 +85,24 @@ class Predictor:
         model: the network (eval mode is set here).
         spec: its description (class names, preprocessing, output activation, threshold, temperature).
         device: where to run (``cpu``, ``cuda``...).
+        tta: test-time augmentation: ``none``, ``flips`` (4 views) or ``d4`` (8 views); probabilities are averaged.
     """
 
-    def __init__(self, model: torch.nn.Module, spec: ModelSpec, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self, model: torch.nn.Module, spec: ModelSpec, device: str | torch.device = "cpu", tta: str | None = None
+    ) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.spec = spec
         self.preprocess = Preprocess.from_dict(spec.preprocessing)
+        tta_views(torch.zeros(1, 3, 2, 2), tta)  # validate the mode now, not at the first batch
+        self.tta = None if tta in (None, "none") else tta
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu") -> Predictor:
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu", tta: str | None = None) -> Predictor:
         """Load from a run folder, or the ``model.json`` in it."""
         model, spec = load_model(path)
-        return cls(model, spec, device)
+        return cls(model, spec, device, tta)
 
     @property
     def class_names(self) -> list[str]:
@@ -71,11 +114,18 @@ class Predictor:
         return self.spec.decision.threshold if len(self.spec.class_names) == 2 else None
 
     @torch.inference_mode()
-    def predict_proba_tensor(self, batch: torch.Tensor | np.ndarray) -> np.ndarray:
-        """Probabilities (N, C) for preprocessed images (N, 3, S, S), with the stored temperature applied."""
+    def _forward(self, batch: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         inputs = torch.as_tensor(batch, dtype=torch.float32, device=self.device)
-        logits = self.model(inputs) / self.spec.decision.temperature
-        return probabilities(logits, self.spec.output).cpu().numpy().astype(np.float64)
+        temperature = self.spec.decision.temperature
+        views = tta_views(inputs, self.tta)
+        logits = self.model(torch.cat(views)) if len(views) > 1 else self.model(inputs)
+        proba = probabilities(logits / temperature, self.spec.output).reshape(len(views), len(inputs), -1).mean(0)
+        plain = logits[: len(inputs)].reshape(len(inputs), -1)
+        return proba.cpu().numpy().astype(np.float64), plain.float().cpu().numpy().astype(np.float64)
+
+    def predict_proba_tensor(self, batch: torch.Tensor | np.ndarray) -> np.ndarray:
+        """Probabilities (N, C) for preprocessed images (N, 3, S, S): temperature and test-time augmentation applied."""
+        return self._forward(batch)[0]
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
         """Class indices (N,) from probabilities: the stored threshold for two classes, else argmax."""
@@ -109,21 +159,20 @@ class Predictor:
             results.extend(self._result(row) for row in proba)
         return results
 
-    def predict_records(
-        self, records: Sequence[Record], *, batch_size: int = 32, num_workers: int = 0
-    ) -> tuple[np.ndarray, list[str | None]]:
+    def predict_records(self, records: Sequence[Record], *, batch_size: int = 32, num_workers: int = 0) -> BatchResult:
         """Predict files, decoding in parallel workers; unreadable files do not stop the others.
 
         Returns:
-            ``proba`` (N, C) in record order (rows of NaN for unreadable files) and, per record, the error line or
-            None.
+            Probabilities, raw logits and per-image errors, in record order (NaN rows for unreadable files).
         """
         proba = np.full((len(records), len(self.class_names)), np.nan)
+        logits = np.full((len(records), self.spec.architecture.num_outputs), np.nan)
         errors: list[str | None] = [None] * len(records)
         loader = make_loader(ImageDataset(records, self.preprocess), batch_size, num_workers=num_workers)
         for batch in loader:
             for index, message in zip(batch["skipped_index"], batch["skipped"], strict=True):
                 errors[index] = message
             if "image" in batch:
-                proba[batch["index"].numpy()] = self.predict_proba_tensor(batch["image"])
-        return proba, errors
+                rows = batch["index"].numpy()
+                proba[rows], logits[rows] = self._forward(batch["image"])
+        return BatchResult(proba, logits, errors)

@@ -1,0 +1,158 @@
+"""Evaluation commands: ``evaluate``, ``calibrate``, ``compare`` and ``predict``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from dermkit.cli.app import app, console
+from dermkit.data.inputs import collect_images
+from dermkit.metrics.classification import format_summary
+
+
+def _ci_lines(metrics: dict) -> list[str]:
+    lines = []
+    for name, ci in (metrics.get("ci") or {}).items():
+        if ci.get("low") is not None:
+            lines.append(f"{name:18s} {ci['point']:.4f}  [{ci['low']:.4f}, {ci['high']:.4f}]")
+    return [f"95% CI ({metrics.get('ci_method', 'bootstrap')})", *lines] if lines else []
+
+
+def _operating_point_lines(metrics: dict) -> list[str]:
+    points = metrics.get("operating_points")
+    if not points:
+        return []
+    lines = ["operating points (threshold on p(positive))"]
+    for level, point in points.get("precision_at_recall", {}).items():
+        lines.append(f"  precision at recall >= {level}: {point['precision']:.4f} (threshold {point['threshold']:.4g})")
+    for level, point in points.get("specificity_at_sensitivity", {}).items():
+        lines.append(f"  specificity at sensitivity >= {level}: {point['specificity']:.4f} "
+                     f"(threshold {point['threshold']:.4g})")  # fmt: skip
+    youden = points.get("youden")
+    if youden:
+        lines.append(f"  Youden J {youden['j']:.4f} at threshold {youden['threshold']:.4g}")
+    return lines
+
+
+def _subgroup_lines(metrics: dict) -> list[str]:
+    lines = []
+    for column, report in (metrics.get("subgroups") or {}).items():
+        lines.append(f"by {column}:")
+        for value, group in report["groups"].items():
+            parts = [f"n={group['n']}"] + [f"{name} {m['point']:.3f}" for name, m in group["metrics"].items()
+                                           if name in ("accuracy", "balanced_accuracy", "roc_auc")]  # fmt: skip
+            lines.append(f"  {value}: " + ", ".join(parts))
+        for name, gap in report["worst_gap"].items():
+            if name in ("accuracy", "balanced_accuracy", "roc_auc", "sensitivity"):
+                lines.append(f"  worst-group gap in {name}: {gap['gap']:.3f} ({gap['worst']} vs {gap['best']})")
+    return lines
+
+
+@app.command()
+def evaluate(
+    model: Path = typer.Argument(..., help="Run folder or model.json."),
+    data: Path = typer.Argument(..., help="Labelled dataset (any supported layout)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for metrics.json, predictions.csv, report.html."),
+    split: str = typer.Option("auto", help="auto (test, else val, else all), train, val, test or all."),
+    choose_threshold: str | None = typer.Option(
+        None, help="Binary: recall=0.999, sensitivity=0.99, youden or threshold=0.3, chosen on this data."
+    ),
+    save: bool = typer.Option(False, help="Store the chosen threshold in model.json (predict and serve use it)."),
+    bootstrap: int = typer.Option(0, help="Resamples for 95% confidence intervals (e.g. 1000)."),
+    tta: str = typer.Option("none", help="Test-time augmentation: none, flips (4 views) or d4 (8 views)."),
+    group_by: str | None = typer.Option(None, help="Manifest column for per-subgroup metrics (e.g. fitzpatrick)."),
+    class_map: str | None = typer.Option(None, help="Rename data classes: melanoma=malignant,nevus=benign."),
+    report: bool = typer.Option(False, help="Also write report.html and the model's MODEL_CARD.md."),
+    batch_size: int = typer.Option(32, help="Images per forward pass."),
+    num_workers: int = typer.Option(2, help="Decoding processes."),
+    seed: int = typer.Option(0, help="Bootstrap seed."),
+) -> None:
+    """Evaluate a model on labelled data: metrics.json, predictions.csv and a readable summary."""
+    from dermkit.inference.pipeline import evaluate_to_folder
+
+    run = evaluate_to_folder(model, data, out, split=split, batch_size=batch_size, num_workers=num_workers, tta=tta,
+                             bootstrap=bootstrap, group_by=group_by, class_map=class_map,
+                             choose_threshold=choose_threshold, save=save, report=report, seed=seed)  # fmt: skip
+    metrics = run.evaluation.metrics
+    console.print(f"{data}: {run.description}" + (f", test-time augmentation: {tta}" if tta != "none" else ""))
+    console.print(format_summary(metrics))
+    for line in _ci_lines(metrics) + _operating_point_lines(metrics) + _subgroup_lines(metrics):
+        console.print(line)
+    decision = metrics.get("decision") or {}
+    if choose_threshold:
+        saved = "saved to model.json" if run.threshold_saved else "not saved (add --save)"
+        console.print(f"threshold {decision['threshold']:.6g} ({decision['threshold_source']}), {saved}")
+    for warning in metrics.get("warnings", []):
+        console.print(f"warning: {warning}")
+    if metrics.get("unreadable"):
+        console.print(f"{metrics['unreadable']} unreadable images are listed in predictions.csv (error column)")
+    for what, path in run.files.items():
+        console.print(f"{what + ':':13s}{path}")
+
+
+@app.command()
+def calibrate(
+    model: Path = typer.Argument(..., help="Run folder or model.json."),
+    data: Path = typer.Argument(..., help="Held-out labelled data (its val split is used when it has one)."),
+    split: str = typer.Option("auto", help="auto (val), val, test, train or all."),
+    class_map: str | None = typer.Option(None, help="Rename data classes: melanoma=malignant,nevus=benign."),
+    dry_run: bool = typer.Option(False, help="Fit and report, but do not store the temperature."),
+    batch_size: int = typer.Option(32, help="Images per forward pass."),
+    num_workers: int = typer.Option(2, help="Decoding processes."),
+) -> None:
+    """Fit temperature scaling on validation data and store it in model.json (applied at prediction)."""
+    from dermkit.inference.pipeline import calibrate_model
+
+    run = calibrate_model(model, data, split=split, batch_size=batch_size, num_workers=num_workers,
+                          class_map=class_map, save=not dry_run)  # fmt: skip
+    result = run.result
+    console.print(f"temperature scaling on {data}: {run.description}")
+    console.print(f"temperature  {result.temperature:.4f}")
+    console.print(f"NLL          {result.nll_before:.4f} -> {result.nll_after:.4f}")
+    console.print(f"ECE (15 bins) {result.ece_before:.4f} -> {result.ece_after:.4f}")
+    if run.threshold_before is not None and run.threshold_after != run.threshold_before:
+        console.print(f"threshold    {run.threshold_before:.6g} -> {run.threshold_after:.6g} (same decisions)")
+    console.print("not saved (--dry-run)" if dry_run else f"saved to {model} model.json; predict/evaluate apply it")
+
+
+@app.command()
+def compare(
+    runs: list[Path] = typer.Argument(..., help="Run, evaluation or cv folders, or metrics.json files."),
+) -> None:
+    """Print the headline metrics of several runs side by side."""
+    from dermkit.metrics.compare import format_comparison, load_run_metrics
+
+    console.print(format_comparison([load_run_metrics(path) for path in runs]))
+
+
+@app.command()
+def predict(
+    model: Path = typer.Argument(..., help="Run folder or model.json."),
+    inputs: list[Path] = typer.Argument(..., help="Image files, folders or CSV manifests."),
+    out: Path = typer.Option(Path("predictions.csv"), "--out", "-o", help="CSV to write."),
+    tta: str = typer.Option("none", help="Test-time augmentation: none, flips or d4."),
+    batch_size: int = typer.Option(32, help="Images per forward pass."),
+    num_workers: int = typer.Option(2, help="Decoding processes."),
+) -> None:
+    """Predict images; one CSV row per input, in order, with an error column for unreadable files."""
+    from dermkit.inference.outputs import predict_to_csv
+    from dermkit.inference.predictor import Predictor
+
+    predictor = Predictor.from_checkpoint(model, tta=tta)
+    records = collect_images(inputs)
+    if not records:
+        console.print("no images found in the given paths")
+        raise typer.Exit(1)
+    summary = predict_to_csv(predictor, records, out, batch_size=batch_size, num_workers=num_workers)
+    decision = predictor.spec.decision
+    if predictor.threshold is not None:
+        source = f" ({decision.threshold_source})" if decision.threshold_source else ""
+        console.print(f"decision: {decision.positive_class} when p >= {predictor.threshold:g}{source}")
+    if decision.temperature != 1.0:
+        console.print(f"calibrated: logits / {decision.temperature:.4g} (temperature scaling)")
+    console.print(f"predicted {summary.total - len(summary.errors)} of {summary.total} images -> {summary.path}")
+    for error in summary.errors[:5]:
+        console.print(f"  unreadable: {error}")
+    if len(summary.errors) > 5:
+        console.print(f"  ... {len(summary.errors) - 5} more (see the error column)")

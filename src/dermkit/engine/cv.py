@@ -1,0 +1,134 @@
+"""Repeated evaluation protocols: stratified (patient-grouped) k-fold cross-validation and repeated random splits.
+
+Each fold trains a fresh model on the other folds (holding out ``data.val_fraction`` of them for model selection,
+never the test fold), evaluates it on its test fold, and contributes one row; the summary is mean +/- standard
+deviation across folds, as the SPBL project reports P, R, F1, G-mean, MAUC and accuracy over repeated splits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dermkit.config import RunConfig
+from dermkit.data.splits import kfold_assign, stratified_group_split
+from dermkit.engine.setup import read_training_table, training_data
+from dermkit.engine.train import train
+from dermkit.errors import ConfigError
+from dermkit.fileio import write_csv, write_json
+from dermkit.inference.evaluate import evaluate
+from dermkit.inference.predictor import Predictor
+
+log = logging.getLogger("dermkit")
+CV_METRICS = ("accuracy", "balanced_accuracy", "macro_precision", "macro_recall", "macro_f1", "g_mean", "roc_auc",
+              "mauc", "average_precision", "log_loss", "ece")  # fmt: skip
+
+
+@dataclass
+class CVResult:
+    """Per-fold metrics and their mean and standard deviation."""
+
+    rows: list[dict[str, Any]]
+    summary: dict[str, dict[str, float | None]]
+    out_dir: Path
+    protocol: str
+    fold_metrics: list[dict[str, Any]] = field(default_factory=list)
+
+
+def headline_row(metrics: dict[str, Any]) -> dict[str, float | None]:
+    """The CV metrics of one evaluation, flattened (macro averages under ``macro_<name>``)."""
+    flat = {f"macro_{key}": value for key, value in metrics.get("macro", {}).items()}
+    flat.update({key: value for key, value in metrics.items() if isinstance(value, (int, float))})
+    return {name: _number(flat.get(name)) for name in CV_METRICS}
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and np.isfinite(value) else None
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Mean and sample standard deviation (ddof=1) of each metric over the folds where it is defined."""
+    summary = {}
+    for name in CV_METRICS:
+        values = np.array([row[name] for row in rows if row.get(name) is not None], dtype=float)
+        summary[name] = {
+            "mean": float(values.mean()) if values.size else None,
+            "std": float(values.std(ddof=1)) if values.size > 1 else None,
+            "folds": int(values.size),
+        }
+    return summary
+
+
+def cross_validate(
+    config: RunConfig,
+    out_dir: str | Path,
+    *,
+    folds: int = 5,
+    repeats: int = 0,
+    test_fraction: float = 0.2,
+    overwrite: bool = False,
+    num_workers: int | None = None,
+    log_fn: Callable[[str], object] = log.info,
+) -> CVResult:
+    """Train and test once per fold; write ``cv_results.csv`` and ``cv_results.json`` into ``out_dir``.
+
+    Args:
+        config: the recipe (its ``data.root`` is pooled: existing splits are ignored).
+        out_dir: gets one run folder per fold (``fold_0``...) and the result tables.
+        folds: k of stratified k-fold (patients kept within one fold when the data has patient ids).
+        repeats: when > 0, this many random stratified train/test splits instead of k folds.
+        test_fraction: test share of each random split.
+        overwrite: replace earlier fold runs.
+        num_workers: decoding processes for evaluation (default ``data.num_workers``).
+        log_fn: where progress lines go.
+    """
+    out_dir = Path(out_dir)
+    table = read_training_table(config)
+    table = table.with_records([replace(record, split=None) for record in table.records])
+    labels = table.labels()
+    groups = [record.group for record in table.records]
+    grouped = any(groups)
+    if repeats > 0:
+        if not 0.0 < test_fraction < 1.0:
+            raise ConfigError(f"--test-fraction must be in (0, 1), got {test_fraction}")
+        assignments = [stratified_group_split(labels, {"train": 1 - test_fraction, "test": test_fraction},
+                                              groups=groups if grouped else None, seed=config.seed + r)
+                       for r in range(repeats)]  # fmt: skip
+        test_masks = [np.array([split == "test" for split in assigned]) for assigned in assignments]
+        protocol = f"{repeats} random stratified splits ({test_fraction:.0%} test)"
+    else:
+        if folds < 2:
+            raise ConfigError(f"--folds must be >= 2, got {folds}")
+        fold_of = np.array(kfold_assign(labels, folds, groups=groups if grouped else None, seed=config.seed))
+        test_masks = [fold_of == k for k in range(folds)]
+        protocol = f"stratified {folds}-fold cross-validation"
+    protocol += ", patient-grouped" if grouped else ""
+    rows, fold_metrics = [], []
+    for k, test_mask in enumerate(test_masks):
+        test = table.with_records([r for r, t in zip(table.records, test_mask, strict=True) if t])
+        pool = table.with_records([r for r, t in zip(table.records, test_mask, strict=True) if not t])
+        log_fn(f"fold {k + 1}/{len(test_masks)}: train+val {len(pool)}, test {len(test)} images")
+        data = training_data(pool, config.data.val_fraction, config.seed + k)
+        run_dir = out_dir / f"fold_{k}"
+        train(config, run_dir, overwrite=overwrite, data=data)
+        result = evaluate(Predictor.from_checkpoint(run_dir), test, batch_size=config.data.eval_batch_size
+                          or config.data.batch_size, num_workers=config.data.num_workers if num_workers is None
+                          else num_workers)  # fmt: skip
+        write_json(run_dir / "test_metrics.json", result.metrics)
+        fold_metrics.append(result.metrics)
+        rows.append({"fold": k, "n_test": len(test), **headline_row(result.metrics)})
+    summary = summarise(rows)
+    header = ["fold", "n_test", *CV_METRICS]
+    table_rows = [[row[key] if row[key] is not None else "" for key in header] for row in rows]
+    for stat in ("mean", "std"):
+        table_rows.append([stat, "", *(summary[name][stat] if summary[name][stat] is not None else ""
+                                       for name in CV_METRICS)])  # fmt: skip
+    write_csv(out_dir / "cv_results.csv", header, table_rows)
+    write_json(out_dir / "cv_results.json", {"protocol": protocol, "source": table.source, "folds": rows,
+                                              "summary": summary})  # fmt: skip
+    return CVResult(rows, summary, out_dir, protocol, fold_metrics)

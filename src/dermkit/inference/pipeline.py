@@ -1,0 +1,143 @@
+"""What ``dermkit evaluate`` and ``dermkit calibrate`` do, as library calls: data + model folder in, files out."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dermkit.data import read_dataset
+from dermkit.errors import DataError
+from dermkit.fileio import write_json
+from dermkit.inference.calibrate import CalibrationResult, fit_calibration
+from dermkit.inference.evaluate import Evaluation, evaluate, parse_class_map, select_split
+from dermkit.inference.predictor import Predictor
+from dermkit.inference.thresholds import parse_rule
+from dermkit.models.artifact import resolve_model_dir, write_spec
+
+
+@dataclass
+class EvaluationRun:
+    """An evaluation written to a folder."""
+
+    evaluation: Evaluation
+    description: str
+    files: dict[str, Path] = field(default_factory=dict)
+    threshold_saved: bool = False
+
+
+def evaluate_to_folder(
+    model: str | Path,
+    data: str | Path,
+    out: str | Path,
+    *,
+    split: str = "auto",
+    batch_size: int = 32,
+    num_workers: int = 2,
+    tta: str | None = None,
+    bootstrap: int = 0,
+    group_by: str | None = None,
+    class_map: str | None = None,
+    choose_threshold: str | None = None,
+    save: bool = False,
+    report: bool = False,
+    seed: int = 0,
+) -> EvaluationRun:
+    """Evaluate ``model`` on ``data`` and write ``metrics.json``, ``predictions.csv`` (and ``report.html`` plus the
+    model's ``MODEL_CARD.md`` with ``report``); ``save`` stores a chosen threshold in the model's ``model.json``.
+
+    Arguments mirror ``dermkit evaluate``'s options (see :func:`dermkit.inference.evaluate.evaluate`).
+    """
+    out = Path(out)
+    rule = parse_rule(choose_threshold) if choose_threshold else None
+    predictor = Predictor.from_checkpoint(model, tta=tta)
+    table, description = select_split(read_dataset(data), split)
+    evaluation = evaluate(predictor, table, batch_size=batch_size, num_workers=num_workers,
+                          class_map=parse_class_map(class_map), bootstrap=bootstrap, group_by=group_by, seed=seed,
+                          choose_threshold=rule)  # fmt: skip
+    run = EvaluationRun(evaluation, description)
+    model_dir = resolve_model_dir(model)
+    if rule is not None and save:
+        write_spec(model_dir, predictor.spec)
+        run.threshold_saved = True
+    run.files["metrics"] = write_json(out / "metrics.json", evaluation.metrics)
+    run.files["predictions"] = evaluation.write_predictions(out / "predictions.csv")
+    if report:
+        from dermkit.metrics.model_card import write_model_card
+        from dermkit.metrics.report import write_report
+
+        model_info = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
+        model_info["decision"] = predictor.spec.decision.model_dump(mode="json")
+        data_info = {"source": table.source, "split": description, "n": len(table),
+                     "class_counts": dict(zip(table.class_names, table.class_counts(), strict=True))}  # fmt: skip
+        run.files["report"] = write_report(
+            out / "report.html", title=f"{model_info['architecture']['name']} on {Path(data).name}",
+            metrics=evaluation.metrics, y_true=evaluation.labels, proba=evaluation.proba,
+            class_names=predictor.class_names, paths=evaluation.paths,
+            training_log=model_dir / "logs" / "metrics.csv", model_info=model_info, data_info=data_info,
+        )  # fmt: skip
+        run.files["model card"] = write_model_card(model_dir / "MODEL_CARD.md", model_info=model_info,
+                                                   metrics=evaluation.metrics, data_info=data_info)  # fmt: skip
+    return run
+
+
+@dataclass
+class CalibrationRun:
+    """A fitted temperature, the data it was fitted on, and how the stored threshold moved with it."""
+
+    result: CalibrationResult
+    description: str
+    threshold_before: float | None = None
+    threshold_after: float | None = None
+    saved: bool = False
+
+
+def carry_threshold(threshold: float, old_temperature: float, new_temperature: float) -> float:
+    """The threshold that makes exactly the same binary decisions after a temperature change.
+
+    ``sigmoid(z / T_old) >= t`` iff ``z >= T_old * logit(t)`` iff ``sigmoid(z / T_new) >= sigmoid(logit(t) * T_old /
+    T_new)`` (for a softmax pair, ``z`` is the logit difference), so an operating point chosen before calibration
+    keeps its sensitivity and specificity.
+    """
+    if threshold <= 0.0 or threshold >= 1.0:
+        return threshold
+    scaled = math.log(threshold / (1.0 - threshold)) * old_temperature / new_temperature
+    return 1.0 / (1.0 + math.exp(-scaled))
+
+
+def calibrate_model(
+    model: str | Path,
+    data: str | Path,
+    *,
+    split: str = "auto",
+    batch_size: int = 32,
+    num_workers: int = 2,
+    class_map: str | None = None,
+    save: bool = True,
+) -> CalibrationRun:
+    """Fit temperature scaling on held-out labelled data and (with ``save``) store it in ``model.json``.
+
+    ``split="auto"`` uses the val split when the data has one, and refuses data that is only split into
+    train/test: calibrating on training images would fit nothing, and on test images would leak. A stored binary
+    threshold is carried over (:func:`carry_threshold`) so the model's decisions do not change.
+    """
+    predictor = Predictor.from_checkpoint(model)
+    table = read_dataset(data)
+    if split == "auto" and table.splits and "val" not in table.splits:
+        raise DataError(f"{table.source}: no val split to calibrate on; pass --split NAME for held-out data")
+    table, description = select_split(table, split, prefer=("val",))
+    decision = predictor.spec.decision
+    old_temperature, threshold = decision.temperature, predictor.threshold
+    decision.temperature = 1.0
+    evaluation = evaluate(predictor, table, batch_size=batch_size, num_workers=num_workers,
+                          class_map=parse_class_map(class_map))  # fmt: skip
+    result = fit_calibration(evaluation.logits, evaluation.labels)
+    run = CalibrationRun(result, description, threshold)
+    decision.temperature = result.temperature
+    if threshold is not None:
+        run.threshold_after = decision.threshold = carry_threshold(threshold, old_temperature, result.temperature)
+    if save:
+        write_spec(resolve_model_dir(model), predictor.spec)
+        run.saved = True
+    return run

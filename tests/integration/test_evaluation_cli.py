@@ -1,0 +1,226 @@
+"""Evaluation a clinician can trust, through the CLI: CIs, operating points, subgroups, calibration, cv, compare."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dermkit.cli import main
+from dermkit.data import read_dataset
+from dermkit.data.split_manifests import split_dataset
+from tests.conftest import TINY
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory, synth_dir: Path) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("evaluation")
+    lists = root / "lists"
+    split_dataset(read_dataset(synth_dir / "manifest.csv"), lists, val=0.25, test=0.25, group_by="patient_id")
+    run = root / "run"
+    assert main(["train", "demo", f"data.root={lists}", *TINY, "--out", str(run)]) == 0
+    return {"root": root, "lists": lists, "run": run}
+
+
+def model_copy(setup: dict[str, Path], name: str) -> Path:
+    copy = setup["root"] / name
+    shutil.copytree(setup["run"], copy, ignore=shutil.ignore_patterns("*.ckpt"), dirs_exist_ok=True)
+    return copy
+
+
+def test_evaluate_reports_cis_operating_points_and_subgroups(setup, capsys) -> None:
+    out = setup["root"] / "eval_full"
+    args = [
+        "evaluate",
+        str(setup["run"]),
+        str(setup["lists"]),
+        "--out",
+        str(out),
+        "--bootstrap",
+        "100",
+        "--group-by",
+        "fitzpatrick",
+        "--num-workers",
+        "0",
+    ]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "95% CI" in printed and "worst-group gap" in printed and "precision at recall >= 0.999" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "patients" in metrics["ci_method"]
+    for name in ("accuracy", "roc_auc", "sensitivity", "specificity"):
+        ci = metrics["ci"][name]
+        assert ci["low"] <= ci["point"] <= ci["high"]
+    assert metrics["ci"]["accuracy"]["point"] == pytest.approx(metrics["accuracy"])
+    groups = metrics["subgroups"]["fitzpatrick"]["groups"]
+    assert set(groups) <= {"1", "2", "3", "4", "5", "6"} and sum(g["n"] for g in groups.values()) == metrics["n"]
+    assert set(metrics["operating_points"]) == {"precision_at_recall", "specificity_at_sensitivity", "youden"}
+
+
+def test_chosen_threshold_is_saved_and_used_by_predict(setup, capsys) -> None:
+    model = model_copy(setup, "thresholded")
+    args = [
+        "evaluate",
+        str(model),
+        str(setup["lists"]),
+        "--split",
+        "val",
+        "--choose-threshold",
+        "recall=0.99",
+        "--save",
+        "--out",
+        str(setup["root"] / "eval_val"),
+        "--num-workers",
+        "0",
+    ]
+    assert main(args) == 0
+    assert "saved to model.json" in capsys.readouterr().out
+    decision = json.loads((model / "model.json").read_text())["decision"]
+    assert decision["threshold_source"].startswith("recall>=0.99 on ") and decision["threshold_source"].endswith(
+        "(val)"
+    )
+    val_rows = list(csv.DictReader((setup["root"] / "eval_val" / "predictions.csv").open()))
+    positives = [float(r["p_malignant"]) for r in val_rows if r["label"] == "malignant"]
+    assert np.mean(np.array(positives) >= decision["threshold"]) >= 0.99  # the recall it was chosen for
+    out = setup["root"] / "thresholded.csv"
+    assert main(["predict", str(model), str(setup["lists"] / "test.csv"), "--out", str(out), "--num-workers", "0"]) == 0
+    assert f"malignant when p >= {decision['threshold']:g} (recall>=0.99 on" in capsys.readouterr().out
+    for row in csv.DictReader(out.open()):
+        expected = "malignant" if float(row["p_malignant"]) >= decision["threshold"] else "benign"
+        assert row["predicted"] == expected
+
+
+def test_threshold_choice_on_test_data_warns(setup, capsys) -> None:
+    model = model_copy(setup, "test_threshold")
+    args = [
+        "evaluate",
+        str(model),
+        str(setup["lists"]),
+        "--choose-threshold",
+        "youden",
+        "--out",
+        str(setup["root"] / "eval_t"),
+        "--num-workers",
+        "0",
+    ]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "warning: the threshold was chosen on test data" in printed and "not saved (add --save)" in printed
+    assert json.loads((model / "model.json").read_text())["decision"]["threshold"] == 0.5
+
+
+def test_calibrate_stores_temperature_and_keeps_decisions(setup, capsys) -> None:
+    model = model_copy(setup, "calibrated")
+    spec = json.loads((model / "model.json").read_text())
+    spec["decision"]["threshold"] = 0.2
+    (model / "model.json").write_text(json.dumps(spec))
+    before = setup["root"] / "before.csv"
+    assert (
+        main(["predict", str(model), str(setup["lists"] / "test.csv"), "--out", str(before), "--num-workers", "0"]) == 0
+    )
+    assert main(["calibrate", str(model), str(setup["lists"]), "--num-workers", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert "the val split" in printed and "NLL" in printed and "(same decisions)" in printed
+    decision = json.loads((model / "model.json").read_text())["decision"]
+    assert decision["temperature"] != 1.0 and decision["threshold"] != 0.2
+    after = setup["root"] / "after.csv"
+    assert (
+        main(["predict", str(model), str(setup["lists"] / "test.csv"), "--out", str(after), "--num-workers", "0"]) == 0
+    )
+    assert "calibrated: logits /" in capsys.readouterr().out
+    rows_before, rows_after = list(csv.DictReader(before.open())), list(csv.DictReader(after.open()))
+    assert [r["predicted"] for r in rows_before] == [r["predicted"] for r in rows_after]
+    assert any(r1["p_malignant"] != r2["p_malignant"] for r1, r2 in zip(rows_before, rows_after, strict=True))
+
+
+def test_calibrate_refuses_data_without_a_val_split(setup, tmp_path, capsys) -> None:
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    for name in ("train.csv", "test.csv"):
+        text = (setup["lists"] / name).read_text().replace("../", "../../" + setup["lists"].parent.name + "/../")
+        (lists / name).write_text(text)
+    assert main(["calibrate", str(setup["run"]), str(setup["lists"] / "test.csv"), "--split", "val"]) == 2
+    assert "no 'val' split" in capsys.readouterr().err
+
+
+def test_absent_class_gives_undefined_metrics_and_a_warning(setup, synth_dir, tmp_path, capsys) -> None:
+    shutil.copytree(synth_dir / "benign", tmp_path / "only" / "benign")
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(setup["run"]), str(tmp_path / "only"), "--out", str(out), "--num-workers", "0"]) == 0
+    assert "warning: " in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["per_class"]["malignant"]["recall"] is None and metrics["roc_auc"] is None
+    assert "recall/malignant" in metrics["undefined"]
+
+
+def test_class_map_renames_data_classes(setup, synth_dir, tmp_path) -> None:
+    shutil.copytree(synth_dir / "benign", tmp_path / "data" / "nevus")
+    shutil.copytree(synth_dir / "malignant", tmp_path / "data" / "melanoma")
+    out = tmp_path / "eval"
+    args = [
+        "evaluate",
+        str(setup["run"]),
+        str(tmp_path / "data"),
+        "--out",
+        str(out),
+        "--num-workers",
+        "0",
+        "--class-map",
+        "nevus=benign,melanoma=malignant",
+    ]
+    assert main(args) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["per_class"]["benign"]["support"] == 50 and metrics["accuracy"] >= 0.85
+
+
+def test_cv_writes_one_row_per_fold_and_compare_reads_it(setup, synth_dir, capsys) -> None:
+    out = setup["root"] / "cv"
+    args = [
+        "cv",
+        "demo",
+        f"data.root={synth_dir / 'manifest.csv'}",
+        *TINY,
+        "trainer.max_epochs=3",
+        "--folds",
+        "2",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    assert "stratified 2-fold cross-validation, patient-grouped" in capsys.readouterr().out
+    rows = list(csv.DictReader((out / "cv_results.csv").open()))
+    assert [row["fold"] for row in rows] == ["0", "1", "mean", "std"]
+    assert sum(int(row["n_test"]) for row in rows[:2]) == 100
+    accuracies = [float(row["accuracy"]) for row in rows[:2]]
+    assert float(rows[2]["accuracy"]) == pytest.approx(np.mean(accuracies))
+    assert float(rows[3]["accuracy"]) == pytest.approx(np.std(accuracies, ddof=1))
+    assert main(["compare", str(out), str(setup["run"]), str(setup["root"] / "eval_full")]) == 0
+    printed = capsys.readouterr().out
+    assert "+/-" in printed and "(validation)" in printed and "eval_full" in printed
+
+
+def test_repeated_random_splits_protocol(setup, synth_dir, capsys) -> None:
+    out = setup["root"] / "repeats"
+    args = [
+        "cv",
+        "demo",
+        f"data.root={synth_dir}",
+        *TINY,
+        "trainer.max_epochs=2",
+        "--repeats",
+        "2",
+        "--test-fraction",
+        "0.3",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    summary = json.loads((out / "cv_results.json").read_text())
+    assert summary["protocol"].startswith("2 random stratified splits (30% test)")
+    assert [fold["n_test"] for fold in summary["folds"]] == [30, 30]
