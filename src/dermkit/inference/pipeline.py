@@ -69,7 +69,8 @@ def evaluate_to_folder(
 
         model_info = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
         model_info["decision"] = predictor.spec.decision.model_dump(mode="json")
-        data_info = {"source": table.source, "split": description, "n": len(table),
+        split_name = "/".join(table.splits) or "all"
+        data_info = {"source": table.source, "split": split_name, "n": len(table),
                      "class_counts": dict(zip(table.class_names, table.class_counts(), strict=True))}  # fmt: skip
         run.files["report"] = write_report(
             out / "report.html", title=f"{model_info['architecture']['name']} on {Path(data).name}",

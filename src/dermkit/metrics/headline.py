@@ -177,7 +177,8 @@ def subgroup_metrics(
 
     Returns:
         ``{"groups": {value: {"n", "metrics": {name: {"point", "low", "high", ...}}}}, "worst_gap": {name: {"gap",
-        "best", "worst"}}}``; the gap is always >= 0 and ``worst`` honours metrics where lower is better.
+        "best", "worst"}}}``; the gap is > 0 (metrics equal in every group have no entry) and ``worst`` honours
+        metrics where lower is better.
     """
     y = np.asarray(y_true, dtype=np.int64)
     p = np.asarray(proba, dtype=np.float64)
@@ -198,6 +199,8 @@ def subgroup_metrics(
             continue
         best, worst = (min, max) if name in LOWER_IS_BETTER else (max, min)
         best_group, worst_group = best(points, key=points.get), worst(points, key=points.get)
+        if points[best_group] == points[worst_group]:
+            continue  # every group equal: there is no worst group to point at
         report["worst_gap"][name] = {"gap": abs(points[best_group] - points[worst_group]), "best": best_group,
                                      "worst": worst_group}  # fmt: skip
     return report

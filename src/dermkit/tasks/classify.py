@@ -11,8 +11,15 @@ from typing import Any
 import torch
 from torch import nn
 from torchmetrics import MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score, MulticlassRecall
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassAUROC,
+    MulticlassCalibrationError,
+    MulticlassF1Score,
+    MulticlassRecall,
+)
 
+from dermkit.metrics.modules import MulticlassGMean
 from dermkit.tasks.base import TASKS, Task
 
 OUTPUTS = ("softmax", "sigmoid")
@@ -70,6 +77,8 @@ class ClassifyTask(Task):
             "balanced_acc": MulticlassRecall(classes, average="macro"),
             "f1": MulticlassF1Score(classes, average="macro"),
             "auroc": MulticlassAUROC(classes, average="macro"),
+            "g_mean": MulticlassGMean(classes),
+            "ece": MulticlassCalibrationError(classes, n_bins=15, norm="l1"),
         })  # fmt: skip
 
     def update_metrics(self, metrics: MetricCollection, output: dict[str, torch.Tensor], batch: dict[str, Any]) -> None:

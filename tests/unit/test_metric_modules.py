@@ -1,0 +1,49 @@
+"""Streaming metric modules agree with the pure functions and reference implementations over many batches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from imblearn.metrics import geometric_mean_score
+from torchmetrics.classification import MulticlassCalibrationError
+
+from dermkit.metrics.calibration import expected_calibration_error
+from dermkit.metrics.modules import MulticlassGMean
+from dermkit.tasks.classify import ClassifyTask
+
+
+@pytest.mark.parametrize(("classes", "seed"), [(2, 0), (4, 1), (7, 2)])
+def test_streaming_gmean_equals_imblearn_over_batches(classes: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, 500)
+    proba = rng.dirichlet(np.ones(classes), 500) + 0.8 * np.eye(classes)[y]
+    metric = MulticlassGMean(classes)
+    for chunk in np.array_split(np.arange(500), 7):
+        metric.update(torch.as_tensor(proba[chunk]), torch.as_tensor(y[chunk]))
+    expected = geometric_mean_score(y, proba.argmax(1), average="multiclass")
+    assert metric.compute().item() == pytest.approx(expected)
+
+
+def test_gmean_ignores_absent_classes_and_is_zero_with_a_missed_class() -> None:
+    metric = MulticlassGMean(3)
+    metric.update(torch.tensor([0, 0, 1, 1]), torch.tensor([0, 0, 1, 1]))
+    assert metric.compute().item() == pytest.approx(1.0)  # class 2 never appeared
+    metric.update(torch.tensor([0]), torch.tensor([2]))
+    assert metric.compute().item() == 0.0
+    with pytest.raises(ValueError, match="num_classes"):
+        MulticlassGMean(1)
+
+
+def test_torchmetrics_calibration_error_matches_our_ece() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 800)
+    proba = rng.dirichlet(np.ones(3) * 0.5, 800)
+    metric = MulticlassCalibrationError(3, n_bins=15, norm="l1")
+    metric.update(torch.as_tensor(proba, dtype=torch.float32), torch.as_tensor(y))
+    assert metric.compute().item() == pytest.approx(expected_calibration_error(y, proba), abs=1e-5)
+
+
+def test_classify_task_logs_the_streaming_metrics() -> None:
+    task = ClassifyTask(torch.nn.Identity(), torch.nn.CrossEntropyLoss(), num_classes=3)
+    assert set(task.make_metrics().keys()) == {"acc", "balanced_acc", "f1", "auroc", "g_mean", "ece"}
