@@ -13,9 +13,8 @@ from dermkit.data.inputs import collect_images
 from dermkit.data.split_manifests import split_dataset
 from dermkit.data.synthetic import make_synthetic_dataset
 from dermkit.engine.train import train
-from dermkit.fileio import write_json
-from dermkit.inference.evaluate import evaluate
 from dermkit.inference.outputs import predict_to_csv
+from dermkit.inference.pipeline import evaluate_to_folder
 from dermkit.inference.predictor import Predictor
 from dermkit.recipes import resolve_recipe
 
@@ -36,7 +35,8 @@ def run_demo(
     log: Callable[[str], object] = print,
     overrides: list[str] | None = None,
 ) -> DemoResult:
-    """Run the whole flow into ``out`` (``data/``, ``lists/``, ``model/``, ``eval/``, ``predictions.csv``).
+    """Run the whole flow into ``out`` (``data/``, ``lists/``, ``model/``, ``eval/`` with ``report.html``,
+    ``predictions.csv``).
 
     Args:
         out: the demo folder (re-running replaces the previous demo's model).
@@ -58,20 +58,20 @@ def run_demo(
         resolve_recipe("demo"), [f"data.root={lists_dir}", f"trainer.max_epochs={epochs}", *(overrides or [])]
     )
     train(config, model_dir, overwrite=True)
-    log(f"4/5 evaluating on the held-out test split -> {eval_dir}")
+    log(f"4/5 evaluating on the held-out test split (95% CIs, per skin type, HTML report) -> {eval_dir}")
+    run = evaluate_to_folder(model_dir, lists_dir, eval_dir, split="test", num_workers=config.data.num_workers,
+                             bootstrap=1000, group_by="fitzpatrick", report=True)  # fmt: skip
     predictor = Predictor.from_checkpoint(model_dir)
-    test_table = read_dataset(lists_dir).subset("test")
-    result = evaluate(predictor, test_table, num_workers=config.data.num_workers)
-    write_json(eval_dir / "metrics.json", result.metrics)
-    result.write_predictions(eval_dir / "predictions.csv")
     log(f"5/5 predicting the images in {data_dir / 'malignant'}")
     records = collect_images([data_dir / "malignant"])
     predictions = predict_to_csv(predictor, records, out / "predictions.csv", num_workers=config.data.num_workers).path
     paths = {
         "model": model_dir / "model.json",
-        "metrics": eval_dir / "metrics.json",
+        "metrics": run.files["metrics"],
+        "report": run.files["report"],
+        "model card": run.files["model card"],
         "predictions": predictions,
-        "test preds": eval_dir / "predictions.csv",
+        "test preds": run.files["predictions"],
         "logs": model_dir / "logs",
     }
-    return DemoResult(result.metrics, paths)
+    return DemoResult(run.evaluation.metrics, paths)
