@@ -14,8 +14,13 @@ pytestmark = pytest.mark.slow
 
 def test_demo_writes_model_metrics_report_predictions_and_logs(tmp_path: Path) -> None:
     lines: list[str] = []
-    overrides = ["model.name=test_resnet", "data.image_size=48", "data.resize=48", "data.num_workers=0",
-                 "trainer.progress_bar=false"]
+    overrides = [
+        "model.name=test_resnet",
+        "data.image_size=48",
+        "data.resize=48",
+        "data.num_workers=0",
+        "trainer.progress_bar=false",
+    ]
     result = run_demo(tmp_path / "demo", epochs=2, per_class=30, log=lines.append, overrides=overrides)
     assert [line[:3] for line in lines] == ["1/5", "2/5", "3/5", "4/5", "5/5"]
     for what in ("model", "metrics", "report", "model card", "predictions", "test preds", "logs"):

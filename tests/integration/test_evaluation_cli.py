@@ -303,3 +303,19 @@ def test_datasets_command_lists_public_datasets(capsys) -> None:
     printed = capsys.readouterr().out
     for name in ("ham10000", "dermamnist", "isic2019", "class-folders", "csv-manifest"):
         assert name in printed
+
+
+def test_group_by_unknown_column_lists_the_columns(setup, capsys) -> None:
+    args = [
+        "evaluate",
+        str(setup["run"]),
+        str(setup["lists"]),
+        "--out",
+        str(setup["root"] / "e_bad"),
+        "--group-by",
+        "skin",
+        "--num-workers",
+        "0",
+    ]
+    assert main(args) == 2
+    assert "no column 'skin'; columns: fitzpatrick, patient_id" in capsys.readouterr().err

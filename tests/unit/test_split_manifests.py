@@ -136,7 +136,7 @@ def test_split_keeps_metadata_columns(tmp_path: Path) -> None:
 
 def test_split_group_by_unknown_column_lists_the_columns(tmp_path: Path) -> None:
     table = read_dataset(_patient_manifest(tmp_path, patients=3))
-    with pytest.raises(DataError, match="no column 'lesion_id' to group by; columns: patient_id, site"):
+    with pytest.raises(DataError, match="no column 'lesion_id'; columns: patient_id, site"):
         split_dataset(table, tmp_path / "lists", group_by="lesion_id")
 
 

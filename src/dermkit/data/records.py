@@ -83,6 +83,18 @@ class ImageTable:
         """The same table with other records."""
         return replace(self, records=list(records))
 
+    def columns(self) -> list[str]:
+        """Names of the extra manifest columns the records carry (patient id, skin type, site...), sorted."""
+        return sorted({key for record in self.records for key in record.meta})
+
+    def column_values(self, column: str) -> list[str | None]:
+        """Each record's value in ``column`` (None where empty); an unknown column raises, listing the known ones."""
+        columns = self.columns()
+        if column not in columns:
+            known = ", ".join(columns) or "none (class folders carry no columns; use a CSV manifest)"
+            raise DataError(f"{self.source}: no column '{column}'; columns: {known}")
+        return [record.meta.get(column) or None for record in self.records]
+
     def labels(self) -> list[int]:
         """Every record's label; raises when one is unlabelled."""
         missing = [record.path for record in self.records if record.label is None]

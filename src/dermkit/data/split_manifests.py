@@ -40,10 +40,7 @@ class SplitReport:
 def _group_ids(table: ImageTable, group_by: str | None) -> list[str | None] | None:
     if group_by is None:
         return None
-    columns = sorted({key for record in table.records for key in record.meta})
-    if group_by not in columns:
-        raise DataError(f"{table.source}: no column '{group_by}' to group by; columns: {', '.join(columns) or 'none'}")
-    return [record.meta.get(group_by) or None for record in table.records]
+    return table.column_values(group_by)
 
 
 def split_dataset(
@@ -84,7 +81,7 @@ def split_dataset(
     fractions = {"train": 1.0 - val - test, "val": val, "test": test}
     assigned = stratified_group_split(labels, fractions, groups=merged, seed=seed)
 
-    extra_columns = sorted({key for record in table.records for key in record.meta})
+    extra_columns = table.columns()
     header = ["path", "label", "split", *extra_columns]
     files: dict[str, Path] = {}
     counts: dict[str, list[int]] = {}

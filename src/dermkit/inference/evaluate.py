@@ -199,13 +199,7 @@ def evaluate(
         unit = "patients" if groups is not None else "images"
         metrics["ci_method"] = f"95% percentile bootstrap, {bootstrap} resamples of {unit}"
     if group_by:
-        columns = sorted({key for record in table.records for key in record.meta})
-        if group_by not in columns:
-            raise DataError(
-                f"{table.source}: no column '{group_by}' for --group-by; columns: "
-                f"{', '.join(columns) or 'none (use a CSV manifest with extra columns)'}"
-            )
-        values = [record.meta.get(group_by) for record in records]
+        values = [value for value, ok in zip(table.column_values(group_by), readable, strict=True) if ok]
         metrics["subgroups"] = {group_by: subgroup_metrics(y, proba, values, functions, n_resamples=bootstrap,
                                                            groups=groups, seed=seed)}  # fmt: skip
     paths = [str(record.path) for record in table.records]
