@@ -65,3 +65,20 @@ def test_balanced_sampler_draws_classes_equally_often() -> None:
     counts = Counter(labels[i] for i in sampler)
     assert abs(counts[0] - counts[1]) < 300
     assert list(balanced_sampler(labels, seed=3)) == list(balanced_sampler(labels, seed=3))
+
+
+def _augmented_batches(path: Path, seed: int) -> list[torch.Tensor]:
+    torch.manual_seed(seed)
+    dataset = ImageDataset(
+        [Record(path, 0)] * 4, Preprocess(32, 40), create_transform("light", 32, (0.5,) * 3, (0.2,) * 3)
+    )
+    return [batch["image"] for batch in make_loader(dataset, 2, num_workers=2)]
+
+
+def test_workers_draw_independent_but_reproducible_augmentations(synth_dir: Path) -> None:
+    path = sorted((synth_dir / "malignant").glob("*.jpg"))[0]
+    first = _augmented_batches(path, seed=0)
+    # Batch 0 comes from worker 0 and batch 1 from worker 1: the same image must not get the same draws.
+    assert not torch.equal(first[0], first[1])
+    assert all(torch.equal(a, b) for a, b in zip(first, _augmented_batches(path, seed=0), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(first, _augmented_batches(path, seed=1), strict=True))

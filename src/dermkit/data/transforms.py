@@ -19,6 +19,7 @@ from collections.abc import Callable
 import albumentations as A
 import cv2
 import numpy as np
+import torch.utils.data
 
 from dermkit.registry import Registry
 
@@ -66,22 +67,37 @@ def _two_class(size: int) -> list[A.BasicTransform]:
 class TrainTransform:
     """Applies a preset to a resized uint8 image and returns normalised float32 (3, size, size).
 
+    albumentations keeps its own random generator, which global seeds do not touch and which DataLoader workers
+    would all inherit in the same state (every worker drawing the same augmentations). So the generator is seeded
+    from ``seed`` in the main process, and re-seeded once inside each worker from that worker's torch seed, which
+    differs per worker and follows ``seed_everything``: runs are reproducible and workers independent.
+
     Args:
         name: a preset in :data:`PRESETS`.
         image_size: the crop size.
         mean: per-channel mean of the 0..1 image.
         std: per-channel std of the 0..1 image.
+        seed: seed of the augmentation draws in the main process (``num_workers=0``).
     """
 
-    def __init__(self, name: str, image_size: int, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+    def __init__(
+        self, name: str, image_size: int, mean: tuple[float, ...], std: tuple[float, ...], seed: int = 0
+    ) -> None:
         self.name = name
-        self.pipeline = A.Compose([*PRESETS.get(name)(image_size), A.Normalize(mean=mean, std=std)])
+        self.pipeline = A.Compose([*PRESETS.get(name)(image_size), A.Normalize(mean=mean, std=std)], seed=seed)
+        self._worker_seed: int | None = None
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
+        worker = torch.utils.data.get_worker_info()
+        if worker is not None and worker.seed != self._worker_seed:
+            self._worker_seed = worker.seed
+            self.pipeline.set_random_seed(worker.seed % 2**32)
         out = self.pipeline(image=image)["image"]
         return np.ascontiguousarray(out.transpose(2, 0, 1), dtype=np.float32)
 
 
-def create_transform(name: str, image_size: int, mean: tuple[float, ...], std: tuple[float, ...]) -> TrainTransform:
+def create_transform(
+    name: str, image_size: int, mean: tuple[float, ...], std: tuple[float, ...], seed: int = 0
+) -> TrainTransform:
     """Build the training transform named ``name`` (see :data:`PRESETS`)."""
-    return TrainTransform(name, image_size, mean, std)
+    return TrainTransform(name, image_size, mean, std, seed)

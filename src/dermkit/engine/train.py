@@ -144,7 +144,9 @@ def train(
     d = config.data
     preprocess = Preprocess(d.image_size, d.resolved_resize, d.resize_mode, d.mean, d.std)
     train_set = ImageDataset(
-        data.train.records, preprocess, create_transform(d.train_transform, d.image_size, d.mean, d.std)
+        data.train.records,
+        preprocess,
+        create_transform(d.train_transform, d.image_size, d.mean, d.std, seed=config.seed),
     )
     sampler = balanced_sampler(data.train.labels(), seed=config.seed) if d.sampler == "balanced" else None
     train_loader = make_loader(

@@ -77,14 +77,27 @@ def load_run_metrics(path: str | Path) -> RunMetrics:
     raise DataError(f"{path}: holds no metrics (train, evaluate or cv it first)")
 
 
-def format_comparison(runs: list[RunMetrics]) -> str:
+def parse_metric_names(text: str | None) -> tuple[str, ...]:
+    """``"accuracy,roc_auc"`` -> the names, checked; None -> every comparable metric."""
+    if not text:
+        return COMPARE_METRICS
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in COMPARE_METRICS]
+    if unknown or not names:
+        raise DataError(
+            f"unknown metric '{unknown[0] if unknown else text}'; choose from: {', '.join(COMPARE_METRICS)}"
+        )
+    return names
+
+
+def format_comparison(runs: list[RunMetrics], metrics: tuple[str, ...] = COMPARE_METRICS) -> str:
     """A plain-text table: one row per metric, one column per run; mean +/- std for cross-validation runs."""
     names = [run.name for run in runs]
-    cells = [[_cell(*run.values[metric]) for run in runs] for metric in COMPARE_METRICS]
-    width = max([len(metric) for metric in COMPARE_METRICS] + [6])
+    cells = [[_cell(*run.values[metric]) for run in runs] for metric in metrics]
+    width = max([len(metric) for metric in metrics] + [6])
     columns = [max([len(name)] + [len(row[i]) for row in cells]) for i, name in enumerate(names)]
     lines = ["  ".join([" " * width, *(name.rjust(columns[i]) for i, name in enumerate(names))])]
-    for metric, row in zip(COMPARE_METRICS, cells, strict=True):
+    for metric, row in zip(metrics, cells, strict=True):
         if all(cell == "-" for cell in row):
             continue
         lines.append("  ".join([metric.ljust(width), *(cell.rjust(columns[i]) for i, cell in enumerate(row))]))

@@ -1,0 +1,52 @@
+"""Engine behaviour users rely on: determinism for a seed, early stopping, pass-through Trainer options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lightning.pytorch.callbacks import EarlyStopping
+
+from dermkit import config
+from dermkit.engine.train import _callbacks, make_trainer, train
+from dermkit.recipes import resolve_recipe
+from tests.conftest import TINY
+
+
+def tiny(synth_dir: Path, *extra: str) -> config.RunConfig:
+    return config.load(resolve_recipe("demo"), [f"data.root={synth_dir}", *TINY, "trainer.max_epochs=2", *extra])
+
+
+def test_same_seed_gives_identical_weights(tmp_path: Path, synth_dir: Path) -> None:
+    first = train(tiny(synth_dir), tmp_path / "a")
+    second = train(tiny(synth_dir), tmp_path / "b")
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
+    assert first.val_metrics["log_loss"] == second.val_metrics["log_loss"]
+    third = train(tiny(synth_dir, "seed=1"), tmp_path / "c")
+    assert (tmp_path / "c" / "model.safetensors").read_bytes() != (tmp_path / "a" / "model.safetensors").read_bytes()
+    assert third.out_dir == tmp_path / "c"
+
+
+def test_early_stopping_ends_a_run_that_stops_improving(tmp_path: Path, synth_dir: Path) -> None:
+    cfg = tiny(
+        synth_dir, "trainer.max_epochs=8", "trainer.early_stopping_patience=1", "optim.lr=1e-12", "sched.name=none"
+    )
+    train(cfg, tmp_path / "run")
+    from dermkit.models.artifact import read_spec
+
+    assert read_spec(tmp_path / "run").training["epochs_run"] <= 3
+
+
+def test_callbacks_and_trainer_options_pass_through(tmp_path: Path, synth_dir: Path) -> None:
+    cfg = tiny(
+        synth_dir,
+        "trainer.early_stopping_patience=4",
+        "trainer.accumulate_grad_batches=3",
+        "trainer.monitor=val/auroc",
+        "trainer.gradient_clip_val=1.0",
+    )
+    best, callbacks = _callbacks(cfg, tmp_path, ["val/loss", "val/auroc"])
+    stopper = next(cb for cb in callbacks if isinstance(cb, EarlyStopping))
+    assert stopper.patience == 4 and stopper.mode == "max" and best.mode == "max"
+    trainer = make_trainer(cfg, tmp_path, callbacks)
+    assert trainer.accumulate_grad_batches == 3 and trainer.gradient_clip_val == 1.0
+    assert trainer.max_epochs == 2
