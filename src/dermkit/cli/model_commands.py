@@ -31,6 +31,8 @@ def train(
     out_dir = out or Path("runs") / (run_config.name or "run")
     console.print(f"training {run_config.model.name} ({run_config.task}) on {run_config.data.root} -> {out_dir}")
     result = run_training(run_config, out_dir, resume=resume, strict=strict, overwrite=overwrite)
+    if not result.primary:  # another DDP process: rank 0 reports
+        return
     console.print(f"validation (best epoch {result.best_epoch})")
     console.print(format_summary(result.val_metrics))
     if result.skipped:

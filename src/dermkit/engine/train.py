@@ -38,13 +38,18 @@ RUN_FILES = ("best.ckpt", "last.ckpt", "model.safetensors", "model.json", "val_m
 
 @dataclass
 class TrainResult:
-    """What a finished run produced."""
+    """What a finished run produced.
+
+    ``primary`` is False in the extra processes of a multi-process (DDP) run: only global rank 0 exports the model
+    and evaluates it, so those processes return without metrics.
+    """
 
     out_dir: Path
     best_checkpoint: Path
     val_metrics: dict[str, Any]
     best_epoch: int | None
     skipped: list[str] = field(default_factory=list)
+    primary: bool = True
 
 
 def _prepare_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> Path | None:
@@ -167,6 +172,8 @@ def train(
         trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path)
 
     best_path = Path(best_cb.best_model_path) if best_cb.best_model_path else out_dir / "last.ckpt"
+    if not trainer.is_global_zero:
+        return TrainResult(out_dir, best_path, {}, None, primary=False)
     weights, meta = load_task_state(best_path)
     parts.model.load_state_dict(weights)
     binary = len(data.class_names) == 2
