@@ -74,6 +74,7 @@ class ModelConfig(_Section):
     head_hidden: int = Field(256, ge=1)
     head_init: Literal["xavier", "normal", "default"] = "xavier"
     drop_rate: float = Field(0.0, ge=0.0, lt=1.0)
+    stem: Literal["default", "cifar"] = "default"
     kwargs: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -93,6 +93,18 @@ def test_binary_single_logit_model_round_trips(tmp_path: Path) -> None:
         assert loaded(INPUT).shape == (2, 1)
 
 
+@pytest.mark.parametrize("name", ["resnet18", "test_resnet"])
+def test_small_image_stem_is_recorded_and_rebuilt(tmp_path: Path, name: str) -> None:
+    spec = make_spec(outputs=2, head="linear").model_copy(
+        update={"architecture": Architecture(name=name, num_outputs=2, stem="cifar")}
+    )
+    model = create_model(name, 2, stem="cifar").eval()
+    loaded, loaded_spec = load_model(save_model(tmp_path, model, spec))
+    assert loaded_spec.architecture.stem == "cifar"
+    with torch.no_grad():
+        assert torch.equal(loaded(INPUT), model(INPUT))
+
+
 def test_write_spec_rewrites_decision_and_keeps_weights(saved: tuple, tmp_path: Path) -> None:
     directory = copy_model(saved[0], tmp_path / "copy")
     spec = read_spec(directory)

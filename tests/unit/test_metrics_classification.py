@@ -46,7 +46,7 @@ def test_multiclass_matches_references(seed: int) -> None:
     y, p = make_data(seed, 3)
     yp = p.argmax(axis=1)
     m = classification_metrics(y, p, NAMES3)
-    assert set(m) == TOP_KEYS | {"top2_accuracy"}
+    assert set(m) == TOP_KEYS | {"top2_accuracy", "quadratic_kappa"}
     assert m["n"] == len(y) and m["threshold"] is None and m["undefined"] == []
     assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, yp))
     assert m["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, yp))
@@ -68,6 +68,7 @@ def test_multiclass_matches_references(seed: int) -> None:
     assert m["brier"] == pytest.approx(skm.brier_score_loss(y, p, labels=[0, 1, 2], scale_by_half=False))
     assert m["cohen_kappa"] == pytest.approx(skm.cohen_kappa_score(y, yp))
     assert m["top2_accuracy"] == pytest.approx(skm.top_k_accuracy_score(y, p, k=2))
+    assert m["quadratic_kappa"] == pytest.approx(skm.cohen_kappa_score(y, yp, weights="quadratic"))
     assert 0.0 <= m["ece"] <= 1.0
     for leaf in walk(m):
         assert leaf is None or type(leaf) in (int, float, str), type(leaf)

@@ -188,6 +188,29 @@ def test_garbage_pretrained_file_raises_model_file_error(tmp_path: Path, suffix:
         create_model(TINY, 2, pretrained_file=path)
 
 
+@pytest.mark.parametrize("name", ["resnet18", TINY])
+def test_cifar_stem_keeps_4x_more_resolution_and_drops_the_max_pool(name: str) -> None:
+    x = torch.zeros(1, 3, 28, 28)
+    default = create_model(name, 2).eval()
+    cifar = create_model(name, 2, stem="cifar").eval()
+    with torch.no_grad():
+        assert default.forward_features(x).shape[-1] == 1
+        assert cifar.forward_features(x).shape[-1] == 4
+    assert isinstance(cifar.backbone.maxpool, nn.Identity)
+    first_conv = next(m for m in cifar.backbone.conv1.modules() if isinstance(m, nn.Conv2d))
+    assert first_conv.stride == (1, 1) and first_conv.kernel_size == (3, 3)
+
+
+def test_cifar_stem_on_a_network_without_resnet_stem_raises_config_error() -> None:
+    with pytest.raises(ConfigError, match="stem=cifar needs a ResNet-style backbone"):
+        create_model("mobilenetv2_100", 2, stem="cifar")
+
+
+def test_unknown_stem_raises_config_error_listing_choices() -> None:
+    with pytest.raises(ConfigError, match="default, cifar"):
+        create_model(TINY, 2, stem="tiny")
+
+
 def test_unknown_model_name_raises_config_error_mentioning_timm_and_similar_names() -> None:
     with pytest.raises(ConfigError, match="unknown model 'resnet18x'") as info:
         create_backbone("resnet18x")

@@ -163,6 +163,7 @@ def build_components(config: RunConfig, class_names: Sequence[str], class_counts
             head_hidden=mc.head_hidden,
             head_init=mc.head_init,
             drop_rate=mc.drop_rate,
+            stem=mc.stem,
             **mc.kwargs,
         ),
     )

@@ -186,6 +186,7 @@ def train(
             head=config.model.head,
             head_hidden=config.model.head_hidden,
             drop_rate=config.model.drop_rate,
+            stem=config.model.stem,
             kwargs=config.model.kwargs,
         ),
         class_names=data.class_names,

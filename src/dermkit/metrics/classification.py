@@ -42,11 +42,13 @@ def classification_metrics(
         support), ``confusion_matrix`` (``labels``, ``matrix`` rows true / columns predicted), ``roc_auc``
         (binary, or macro one-vs-rest), ``mauc`` (Hand & Till 2001; None for binary), ``average_precision``,
         ``g_mean``, ``log_loss``, ``brier`` (multi-class form, sum over classes; see
-        :func:`~dermkit.metrics.functional.brier_score`), ``ece`` (15 bins), ``cohen_kappa``, ``top2_accuracy``
-        (only when C > 2), ``threshold`` and ``undefined`` (list of ``"metric/class"`` or ``"metric"`` entries
-        that are NaN; ``roc_auc/<class>`` and ``average_precision/<class>`` name classes left out of the
-        multi-class macro AUC / AP). Values are Python ints / floats / lists; undefined values are
-        ``float("nan")``. A single :class:`UndefinedMetricWarning` lists the undefined entries.
+        :func:`~dermkit.metrics.functional.brier_score`), ``ece`` (15 bins), ``cohen_kappa``; when C > 2
+        ``top2_accuracy`` and ``quadratic_kappa`` (quadratic weights: meaningful when the class order is the
+        grade order, as for ordinal acne or severity grades); ``threshold`` and ``undefined`` (list of
+        ``"metric/class"`` or ``"metric"`` entries that are NaN; ``roc_auc/<class>`` and
+        ``average_precision/<class>`` name classes left out of the multi-class macro AUC / AP). Values are
+        Python ints / floats / lists; undefined values are ``float("nan")``. A single
+        :class:`UndefinedMetricWarning` lists the undefined entries.
 
     Raises:
         MetricInputError: Bad shapes or ranges, a class-name count different from C, or a threshold that is
@@ -95,6 +97,7 @@ def classification_metrics(
         }
         if c > 2:
             out["top2_accuracy"] = F.top_k_accuracy(y, p, k=2)
+            out["quadratic_kappa"] = F.cohen_kappa(y, y_pred, c, weights="quadratic")
             # one-vs-rest AUC / AP are undefined for absent classes; the macro values skip them
             ovr_auc, ovr_ap = F.roc_auc(y, p, average=None), F.average_precision(y, p, average=None)
     out["threshold"] = threshold

@@ -39,6 +39,7 @@ class Architecture(BaseModel):
     head: str = "linear"
     head_hidden: int = 256
     drop_rate: float = 0.0
+    stem: str = "default"
     kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -157,6 +158,7 @@ def load_model(path: str | Path, *, map_location: str | torch.device = "cpu") ->
         head=arch.head,
         head_hidden=arch.head_hidden,
         drop_rate=arch.drop_rate,
+        stem=arch.stem,
         **extra,
         **arch.kwargs,
     )

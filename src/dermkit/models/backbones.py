@@ -28,8 +28,38 @@ def _unknown_model(name: str) -> ConfigError:
     )
 
 
+STEMS = ("default", "cifar")
+
+
+def use_small_image_stem(backbone: nn.Module, name: str) -> nn.Module:
+    """Give a ResNet a stride-1 stem without max-pool, the CIFAR-style stem of He et al. (2016).
+
+    The MedMNIST v2 benchmark's 28-px ResNets use it: on 28-px inputs the ImageNet stem (7x7 stride-2 conv +
+    max-pool) shrinks the map 4x before the first block. A single 7x7 conv becomes a Kaiming-initialised 3x3 conv;
+    a deep stem (``resnet18d``, ``test_resnet``: a sequence of 3x3 convs) keeps its convs and loses their stride.
+    """
+    stem, pool = getattr(backbone, "conv1", None), getattr(backbone, "maxpool", None)
+    if not isinstance(stem, nn.Conv2d | nn.Sequential) or pool is None:
+        raise ConfigError(f"model.stem=cifar needs a ResNet-style backbone (conv1 + maxpool); '{name}' has none")
+    if isinstance(stem, nn.Conv2d):
+        small = nn.Conv2d(stem.in_channels, stem.out_channels, kernel_size=3, stride=1, padding=1, bias=False)
+        nn.init.kaiming_normal_(small.weight, mode="fan_out", nonlinearity="relu")
+        backbone.conv1 = small
+    else:
+        for conv in stem.modules():
+            if isinstance(conv, nn.Conv2d):
+                conv.stride = (1, 1)
+    backbone.maxpool = nn.Identity()
+    return backbone
+
+
 def create_backbone(
-    name: str, *, pretrained: bool = False, pretrained_file: str | Path | None = None, **kwargs: Any
+    name: str,
+    *,
+    pretrained: bool = False,
+    pretrained_file: str | Path | None = None,
+    stem: str = "default",
+    **kwargs: Any,
 ) -> nn.Module:
     """A timm model without its classifier (``num_classes=0``): ``forward_features`` and ``forward_head`` work.
 
@@ -37,12 +67,16 @@ def create_backbone(
         name: a timm model name, optionally with a weight tag (``resnet18.tv_in1k``).
         pretrained: fetch ImageNet weights through timm's hub (needs internet or a warm hub cache).
         pretrained_file: load weights from this local file instead (implies pretrained).
+        stem: ``default`` keeps the model's stem; ``cifar`` gives a ResNet a 3x3 stride-1 stem without max-pool
+            (for 28-64 px inputs; see :func:`use_small_image_stem`).
         **kwargs: passed to ``timm.create_model`` (``drop_path_rate``...); ``None`` values are ignored.
 
     Returns:
         The backbone; ``backbone.num_features`` is the pooled feature width.
     """
     kwargs = {key: value for key, value in kwargs.items() if value is not None}
+    if stem not in STEMS:
+        raise ConfigError(f"unknown model.stem '{stem}'; choose one of: {', '.join(STEMS)}")
     if not timm.is_model(name):
         raise _unknown_model(name)
     if pretrained_file is not None:
@@ -52,7 +86,7 @@ def create_backbone(
         kwargs["pretrained_cfg_overlay"] = {"file": str(path)}
         pretrained = True
     try:
-        return timm.create_model(name, pretrained=pretrained, num_classes=0, **kwargs)
+        backbone = timm.create_model(name, pretrained=pretrained, num_classes=0, **kwargs)
     except (OSError, ConnectionError) as exc:
         if pretrained_file is not None:
             raise ModelFileError(f"{pretrained_file}: cannot load pretrained weights ({exc})") from None
@@ -66,3 +100,4 @@ def create_backbone(
                 f"{pretrained_file}: weights do not fit '{name}' ({str(exc).splitlines()[0]})"
             ) from None
         raise
+    return use_small_image_stem(backbone, name) if stem == "cifar" else backbone

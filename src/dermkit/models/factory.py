@@ -49,6 +49,7 @@ def create_model(
     head_hidden: int = 256,
     head_init: str = "xavier",
     drop_rate: float = 0.0,
+    stem: str = "default",
     **kwargs: Any,
 ) -> Classifier:
     """Build a classifier from a timm backbone name.
@@ -62,12 +63,13 @@ def create_model(
         head_hidden: hidden width of the ``mlp`` head.
         head_init: ``xavier``, ``normal`` or ``default``.
         drop_rate: dropout before the last linear layer.
+        stem: ``default``, or ``cifar`` for a ResNet's 3x3 stride-1 stem without max-pool (small inputs).
         **kwargs: passed to timm (``None`` values ignored).
 
     Returns:
         The model, in train mode.
     """
-    backbone = create_backbone(name, pretrained=pretrained, pretrained_file=pretrained_file, **kwargs)
+    backbone = create_backbone(name, pretrained=pretrained, pretrained_file=pretrained_file, stem=stem, **kwargs)
     head_module = create_head(
         head, backbone.num_features, num_outputs, init=head_init, drop_rate=drop_rate, hidden=head_hidden
     )
