@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from imblearn.metrics import geometric_mean_score
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss, recall_score, roc_auc_score
 
+from dermkit.metrics.classification import classification_metrics
+from dermkit.metrics.functional import UndefinedMetricWarning
 from dermkit.metrics.headline import binary_auc, bootstrap_metrics, headline_functions, subgroup_metrics
 
 
@@ -47,6 +51,26 @@ def test_headline_functions_match_reference_implementations(classes: int, seed: 
         assert fns["roc_auc"](y, proba) == pytest.approx(roc_auc_score(y, proba, multi_class="ovr", average="macro"))
         assert fns["mauc"](y, proba) == pytest.approx(roc_auc_score(y, proba, multi_class="ovo", average="macro"))
         assert fns["g_mean"](y, proba) == pytest.approx(geometric_mean_score(y, pred, average="multiclass"))
+
+
+@pytest.mark.parametrize("case", ["all_present", "class_absent", "predicted_but_absent"])
+def test_headline_points_equal_metrics_json_values(case: str) -> None:
+    y, proba = random_problem(300, 4, 11)
+    if case != "all_present":
+        keep = y != 3  # class 3 absent from the truth...
+        y, proba = y[keep], proba[keep]
+    if case == "predicted_but_absent":
+        proba[:5] = [0.05, 0.05, 0.05, 0.85]  # ...but predicted for five images
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        full = classification_metrics(y, proba, ["a", "b", "c", "d"])
+    fns = headline_functions(4)
+    expected = {"accuracy": full["accuracy"], "balanced_accuracy": full["balanced_accuracy"], "g_mean": full["g_mean"],
+                "macro_f1": full["macro"]["f1"], "roc_auc": full["roc_auc"], "mauc": full["mauc"],
+                "log_loss": full["log_loss"], "ece": full["ece"]}  # fmt: skip
+    for name, value in expected.items():
+        assert fns[name](y, proba) == pytest.approx(value), name
+    assert 0 < fns["g_mean"](y, proba) < 1
 
 
 def test_binary_threshold_changes_label_metrics_but_not_auc() -> None:

@@ -8,8 +8,9 @@ Scikit-learn has no bootstrap (``scipy.stats.bootstrap`` has no cluster resampli
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from . import functional as F
 from ._validation import MetricInputError, check_proba
 from .calibration import expected_calibration_error
 
-__all__ = ["METRICS", "bootstrap_ci", "resolve_metric"]
+__all__ = ["METRICS", "bootstrap_ci", "bootstrap_metrics", "resolve_metric"]
 
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
 
@@ -47,14 +48,6 @@ METRICS: dict[str, MetricFn] = {
 }
 """Metrics available by name; each maps ``(y_true, proba)`` to a float (argmax predictions where needed)."""
 
-# Metrics that are a mean of a per-row quantity: resampled by summing per-group totals, fully vectorised.
-_ROWWISE: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "accuracy": lambda y, p: (p.argmax(axis=1) == y).astype(np.float64),
-    "brier": lambda y, p: np.sum((p - np.eye(p.shape[1])[y]) ** 2, axis=1),
-}
-
-_CHUNK = 4_000_000  # max index entries per vectorised chunk
-
 
 def resolve_metric(metric: str | MetricFn) -> tuple[str | None, MetricFn]:
     """Return ``(name or None, function)`` for a metric name from :data:`METRICS` or a callable.
@@ -69,17 +62,27 @@ def resolve_metric(metric: str | MetricFn) -> tuple[str | None, MetricFn]:
     return metric, METRICS[metric]
 
 
-def _group_layout(groups: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _cluster_codes(groups: Sequence[Any]) -> np.ndarray:
+    """Integer code per row; a row without an id (None, NaN, "") is a cluster of its own, never one shared cluster."""
+    codes: dict[str, int] = {}
+    out = np.empty(len(groups), dtype=np.int64)
+    for row, value in enumerate(groups):
+        missing = value is None or value == "" or (isinstance(value, float) and math.isnan(value))
+        out[row] = codes.setdefault(f"\0row {row}" if missing else str(value), len(codes))
+    return out
+
+
+def _group_layout(groups: Sequence[Any] | None, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(codes, order, starts, counts): rows of group g are ``order[starts[g]:starts[g] + counts[g]]``."""
     if groups is None:
         codes = np.arange(n)
     else:
-        g = np.asarray(groups)
-        if g.ndim != 1 or g.shape[0] != n:
-            raise MetricInputError(f"groups must have shape ({n},), got {g.shape}")
-        codes = np.unique(g, return_inverse=True)[1].ravel()
+        shape = np.shape(groups)
+        if len(shape) != 1 or shape[0] != n:
+            raise MetricInputError(f"groups must have shape ({n},), got {shape}")
+        codes = _cluster_codes(groups)
     order = np.argsort(codes, kind="stable")
-    counts = np.bincount(codes)
+    counts = np.bincount(codes, minlength=1)
     starts = np.cumsum(counts) - counts
     return codes, order, starts, counts
 
@@ -92,79 +95,93 @@ def _rows_of(draw: np.ndarray, order: np.ndarray, starts: np.ndarray, counts: np
     return order[pos]
 
 
+def bootstrap_metrics(
+    functions: Mapping[str, MetricFn],
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    *,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    groups: Sequence[Any] | None = None,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Point estimate and percentile interval of every metric, all computed on the same resamples.
+
+    Each resample draws N rows with replacement or, with ``groups`` (patient ids), as many patients as there are,
+    with replacement, taking all rows of each (cluster bootstrap): correlated images of one patient stay together.
+    Rows without a patient id count as patients of their own. Resamples where a metric is NaN (one class only...)
+    are dropped for that metric.
+
+    Args:
+        functions: name -> ``fn(y_true (N,), proba (N, C)) -> float``, NaN (not an exception) when undefined.
+        y_true: (N,) class indices.
+        proba: (N, C) probabilities.
+        n_resamples: bootstrap resamples B (0 gives point estimates only, with null bounds).
+        confidence: two-sided level in (0, 1); the interval is the (1-c)/2 and (1+c)/2 quantiles.
+        groups: (N,) patient ids for a cluster bootstrap (None: resample images).
+        seed: seed of ``numpy.random.default_rng``; equal seeds give equal results.
+
+    Returns:
+        ``{name: {"point", "low", "high", "n_resamples"}}`` (valid resamples; bounds None when there are none).
+    """
+    if int(n_resamples) != n_resamples or n_resamples < 0:
+        raise MetricInputError(f"n_resamples must be a non-negative integer, got {n_resamples}")
+    if not 0.0 < confidence < 1.0:
+        raise MetricInputError(f"confidence must lie in (0, 1), got {confidence}")
+    y = np.asarray(y_true, dtype=np.int64)
+    p = np.asarray(proba, dtype=np.float64)
+    _, order, starts, counts = _group_layout(groups, y.size)
+    values = {name: np.full(int(n_resamples), np.nan) for name in functions}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # per-resample undefined-metric noise; counted in n_resamples instead
+        points = {name: float(fn(y, p)) for name, fn in functions.items()}
+        if y.size:
+            rng = np.random.default_rng(seed)
+            for r in range(int(n_resamples)):
+                rows = _rows_of(rng.integers(0, counts.size, counts.size), order, starts, counts)
+                for name, fn in functions.items():
+                    values[name][r] = fn(y[rows], p[rows])
+    alpha = (1.0 - confidence) / 2
+    result = {}
+    for name, point in points.items():
+        valid = values[name][np.isfinite(values[name])]
+        low, high = (float(v) for v in np.quantile(valid, [alpha, 1 - alpha])) if valid.size else (None, None)
+        result[name] = {"point": point, "low": low, "high": high, "n_resamples": int(valid.size)}
+    return result
+
+
 def bootstrap_ci(
     metric: str | MetricFn,
     y_true: np.ndarray,
     proba: np.ndarray,
     n_resamples: int = 1000,
     confidence: float = 0.95,
-    groups: np.ndarray | None = None,
+    groups: Sequence[Any] | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Percentile bootstrap confidence interval of ``metric(y_true, proba)``.
-
-    Each resample draws N rows with replacement, or, with ``groups`` (e.g. patient ids), draws as many groups
-    as there are with replacement and takes all rows of each drawn group (cluster bootstrap), which keeps
-    correlated images of one patient together. Resamples on which the metric is NaN (e.g. one class only)
-    are dropped; ``n_resamples`` in the result counts the valid ones. Metrics that are row means ("accuracy",
-    "brier") are resampled in a vectorised way from the same draws.
+    """Percentile bootstrap confidence interval of one metric (see :func:`bootstrap_metrics`).
 
     Args:
-        metric: A name from :data:`METRICS` or a callable ``(y_true (N,), proba (N, C)) -> float`` that returns
-            NaN (rather than raising) when undefined.
+        metric: A name from :data:`METRICS` or a callable ``(y_true (N,), proba (N, C)) -> float``.
         y_true: (N,) true class indices.
         proba: (N, C) class probabilities.
-        n_resamples: Number of bootstrap resamples B.
-        confidence: Two-sided level in (0, 1); the interval is the (1-c)/2 and (1+c)/2 quantiles.
-        groups: Optional (N,) group labels (any sortable type) for the cluster bootstrap.
-        seed: Seed of the ``numpy.random.default_rng`` generator; equal seeds give equal results.
+        n_resamples: Number of bootstrap resamples B (>= 1).
+        confidence: Two-sided level in (0, 1).
+        groups: Optional (N,) patient ids for the cluster bootstrap.
+        seed: Random seed.
 
     Returns:
-        ``{"point": metric on all data, "low": ..., "high": ..., "n_resamples": valid resamples,
-        "n_requested": B, "confidence": c}`` as Python numbers; low/high are NaN if no resample is valid.
+        ``{"point", "low", "high", "n_resamples" (valid ones), "n_requested", "confidence"}`` as Python numbers;
+        low/high are NaN, with a warning, if no resample is valid.
     """
     name, fn = resolve_metric(metric)
     p = check_proba(proba, y_true)
-    y = np.asarray(y_true).astype(np.int64)
     if int(n_resamples) != n_resamples or n_resamples < 1:
         raise MetricInputError(f"n_resamples must be a positive integer, got {n_resamples}")
-    if not 0.0 < confidence < 1.0:
-        raise MetricInputError(f"confidence must lie in (0, 1), got {confidence}")
-    n_resamples = int(n_resamples)
-    codes, order, starts, counts = _group_layout(groups, y.shape[0])
-    n_groups = counts.shape[0]
-    rng = np.random.default_rng(seed)
-    point = float(fn(y, p))
-    chunk = max(1, _CHUNK // n_groups)
-    values = np.empty(n_resamples)
-    done = 0
-    if name in _ROWWISE:
-        group_sum = np.bincount(codes, weights=_ROWWISE[name](y, p), minlength=n_groups)
-        while done < n_resamples:
-            draw = rng.integers(0, n_groups, size=(min(chunk, n_resamples - done), n_groups))
-            values[done : done + draw.shape[0]] = group_sum[draw].sum(axis=1) / counts[draw].sum(axis=1)
-            done += draw.shape[0]
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # per-resample undefined-metric noise; counted below instead
-            while done < n_resamples:
-                draw = rng.integers(0, n_groups, size=(min(chunk, n_resamples - done), n_groups))
-                for row in draw:
-                    idx = _rows_of(row, order, starts, counts)
-                    values[done] = fn(y[idx], p[idx])
-                    done += 1
-    valid = values[np.isfinite(values)]
-    alpha = 1.0 - confidence
-    if valid.size:
-        low, high = (float(v) for v in np.quantile(valid, [alpha / 2, 1 - alpha / 2]))
-    else:
-        low = high = float("nan")
+    key = name or "metric"
+    ci = bootstrap_metrics({key: fn}, y_true, p, n_resamples=n_resamples, confidence=confidence, groups=groups,
+                           seed=seed)[key]  # fmt: skip
+    if ci["low"] is None:
+        ci["low"] = ci["high"] = float("nan")
         warnings.warn("the metric is undefined on every bootstrap resample", F.UndefinedMetricWarning, stacklevel=2)
-    return {
-        "point": point,
-        "low": low,
-        "high": high,
-        "n_resamples": int(valid.size),
-        "n_requested": n_resamples,
-        "confidence": float(confidence),
-    }
+    return {**ci, "n_requested": int(n_resamples), "confidence": float(confidence)}

@@ -43,6 +43,7 @@ __all__ = [
     "confusion_matrix",
     "f1",
     "g_mean",
+    "g_mean_of_recalls",
     "log_loss",
     "mauc",
     "nan_average",
@@ -282,7 +283,12 @@ def g_mean(
     Returns:
         G-mean in [0, 1]; NaN if no class is present.
     """
-    rec = recall(y_true, y_pred, num_classes, average=None)
+    return g_mean_of_recalls(recall(y_true, y_pred, num_classes, average=None), zero_recall)
+
+
+def g_mean_of_recalls(recalls: np.ndarray, zero_recall: float | None = None) -> float:
+    """Geometric mean of the finite per-class recalls (NaN entries are absent classes); see :func:`g_mean`."""
+    rec = np.asarray(recalls, dtype=np.float64)
     rec = rec[np.isfinite(rec)]
     if rec.size == 0:
         return float("nan")

@@ -11,16 +11,17 @@ between the best and the worst group (e.g. Fitzpatrick skin types; Daneshjou et 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from dermkit.metrics.bootstrap import _group_layout, _rows_of
+from dermkit.metrics import functional as F
+from dermkit.metrics.bootstrap import bootstrap_metrics
 from dermkit.metrics.calibration import expected_calibration_error
 
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
+__all__ = ["binary_auc", "bootstrap_metrics", "headline_functions", "subgroup_metrics"]
 LOWER_IS_BETTER = frozenset({"log_loss", "ece", "brier"})
 _EPS = 1e-15
 
@@ -48,21 +49,10 @@ def _predictions(proba: np.ndarray, threshold: float | None) -> np.ndarray:
     return proba.argmax(axis=1)
 
 
-def _recalls(y: np.ndarray, pred: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-class recall (NaN for absent classes) and the confusion matrix (rows true, columns predicted)."""
-    cm = np.bincount(y * num_classes + pred, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
-    support = cm.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(support > 0, np.diag(cm) / support, np.nan), cm
-
-
-def _macro_f1(cm: np.ndarray) -> float:
-    tp = np.diag(cm).astype(float)
-    denominator = cm.sum(axis=0) + cm.sum(axis=1)
-    present = cm.sum(axis=1) > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = np.where(denominator > 0, 2 * tp / denominator, 0.0)
-    return float(f1[present].mean()) if present.any() else float("nan")
+def _confusion(y: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """Confusion matrix, rows true, columns predicted."""
+    cm = np.bincount(y * num_classes + pred, minlength=num_classes * num_classes)
+    return cm.reshape(num_classes, num_classes)
 
 
 def headline_functions(num_classes: int, threshold: float | None = None) -> dict[str, MetricFn]:
@@ -73,12 +63,10 @@ def headline_functions(num_classes: int, threshold: float | None = None) -> dict
     MAUC (Hand & Till 2001) up to 10 classes (its pairwise cost grows with C squared).
     """
 
-    def confusion(y: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return _recalls(y, _predictions(proba, threshold), num_classes)
-
-    def balanced(y: np.ndarray, proba: np.ndarray) -> float:
-        recalls = confusion(y, proba)[0]
-        return float(np.nanmean(recalls)) if np.isfinite(recalls).any() else float("nan")
+    # The conventions of metrics.json (functional.per_class_from_confusion): recall is NaN for an absent class,
+    # F1 is NaN only for a class absent from both truth and predictions; averages skip NaN.
+    def per_class(y: np.ndarray, proba: np.ndarray) -> dict[str, np.ndarray]:
+        return F.per_class_from_confusion(_confusion(y, _predictions(proba, threshold), num_classes))
 
     def macro_auc(y: np.ndarray, proba: np.ndarray) -> float:
         if num_classes == 2:
@@ -91,15 +79,15 @@ def headline_functions(num_classes: int, threshold: float | None = None) -> dict
 
     functions: dict[str, MetricFn] = {
         "accuracy": lambda y, p: float((_predictions(p, threshold) == y).mean()),
-        "balanced_accuracy": balanced,
+        "balanced_accuracy": lambda y, p: F.nan_average(per_class(y, p)["recall"]),
     }
     if num_classes == 2:
-        functions["sensitivity"] = lambda y, p: float(confusion(y, p)[0][1])
-        functions["specificity"] = lambda y, p: float(confusion(y, p)[0][0])
+        functions["sensitivity"] = lambda y, p: float(per_class(y, p)["recall"][1])
+        functions["specificity"] = lambda y, p: float(per_class(y, p)["recall"][0])
     functions["roc_auc"] = macro_auc
-    functions["macro_f1"] = lambda y, p: _macro_f1(confusion(y, p)[1])
+    functions["macro_f1"] = lambda y, p: F.nan_average(per_class(y, p)["f1"])
     if num_classes > 2:
-        functions["g_mean"] = lambda y, p: float(np.prod(confusion(y, p)[0]) ** (1.0 / num_classes))
+        functions["g_mean"] = lambda y, p: F.g_mean_of_recalls(per_class(y, p)["recall"])
         if num_classes <= 10:
             functions["mauc"] = lambda y, p: _hand_till(y, p, num_classes)
     functions["log_loss"] = log_loss
@@ -115,52 +103,6 @@ def _hand_till(y: np.ndarray, proba: np.ndarray, num_classes: int) -> float:
             rows = (y == a) | (y == b)
             values.append((binary_auc(y[rows] == a, proba[rows, a]) + binary_auc(y[rows] == b, proba[rows, b])) / 2)
     return float(np.mean(values)) if values else float("nan")
-
-
-def bootstrap_metrics(
-    functions: Mapping[str, MetricFn],
-    y_true: np.ndarray,
-    proba: np.ndarray,
-    *,
-    n_resamples: int = 1000,
-    confidence: float = 0.95,
-    groups: Sequence[Any] | None = None,
-    seed: int = 0,
-) -> dict[str, dict[str, Any]]:
-    """Point estimate and percentile interval of every metric, all from the same resamples.
-
-    Args:
-        functions: name -> ``fn(y_true, proba)``.
-        y_true: (N,) class indices.
-        proba: (N, C) probabilities.
-        n_resamples: bootstrap resamples (0 gives point estimates only, with null bounds).
-        confidence: two-sided level.
-        groups: (N,) patient ids for a cluster bootstrap (None: resample images).
-        seed: random seed.
-
-    Returns:
-        ``{name: {"point", "low", "high", "n_resamples"}}``; resamples where a metric is undefined are dropped.
-    """
-    y = np.asarray(y_true, dtype=np.int64)
-    p = np.asarray(proba, dtype=np.float64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        points = {name: fn(y, p) for name, fn in functions.items()}
-        values = {name: np.full(n_resamples, np.nan) for name in functions}
-        if n_resamples > 0 and y.size:
-            _, order, starts, counts = _group_layout(None if groups is None else np.asarray(groups), y.size)
-            rng = np.random.default_rng(seed)
-            for r in range(n_resamples):
-                rows = _rows_of(rng.integers(0, counts.size, counts.size), order, starts, counts)
-                for name, fn in functions.items():
-                    values[name][r] = fn(y[rows], p[rows])
-    alpha = (1.0 - confidence) / 2
-    result = {}
-    for name, point in points.items():
-        valid = values[name][np.isfinite(values[name])]
-        low, high = (float(v) for v in np.quantile(valid, [alpha, 1 - alpha])) if valid.size else (None, None)
-        result[name] = {"point": float(point), "low": low, "high": high, "n_resamples": int(valid.size)}
-    return result
 
 
 def subgroup_metrics(
