@@ -139,6 +139,9 @@ def test_resume_continues_from_last_checkpoint(flow: dict[str, Path]) -> None:
     assert main(args) == 0
     after = json.loads((run / "model.json").read_text())["training"]["epochs_run"]
     assert (before, after) == (15, 17)
+    with (run / "logs" / "metrics.csv").open(newline="") as file:
+        epochs = {int(row["epoch"]) for row in csv.DictReader(file) if row.get("val/loss")}
+    assert epochs == set(range(17))  # the resumed epochs extend the log; the earlier ones are kept
 
 
 def test_second_train_into_same_folder_needs_resume_or_overwrite(flow: dict[str, Path], capsys) -> None:

@@ -1,13 +1,18 @@
-"""Lightning checkpoints written atomically, and the trained weights taken out of them without unpickling."""
+"""What Lightning writes, made safe to interrupt and resume: atomic checkpoints, a CSV log that a resumed run
+extends instead of deleting, and the trained weights taken out of a checkpoint without unpickling."""
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 from dermkit.errors import ModelFileError
 
@@ -20,6 +25,28 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         tmp = path.with_name(f".{path.name}.tmp")
         super().save_checkpoint(checkpoint, tmp, storage_options)
         os.replace(tmp, path)
+
+
+class _AppendingWriter(ExperimentWriter):
+    """Lightning's CSV writer deletes an existing ``metrics.csv``; this one keeps its rows and appends."""
+
+    def _check_log_dir_exists(self) -> None:
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+                # Known columns: new rows append under the same header, new keys rewrite it with all old rows.
+                self.metrics_keys = sorted(next(csv.reader(file), []))
+
+
+class ResumableCSVLogger(CSVLogger):
+    """``CSVLogger`` whose ``metrics.csv`` survives ``--resume``: the resumed epochs follow the earlier ones."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment
 
 
 def load_task_state(

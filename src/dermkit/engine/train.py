@@ -17,13 +17,13 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers import TensorBoardLogger
 
 from dermkit.config import RunConfig, dump
 from dermkit.data.dataset import ImageDataset, balanced_sampler, make_loader
 from dermkit.data.preprocess import Preprocess
 from dermkit.data.transforms import create_transform
-from dermkit.engine.checkpoint import AtomicCheckpointIO, load_task_state
+from dermkit.engine.checkpoint import AtomicCheckpointIO, ResumableCSVLogger, load_task_state
 from dermkit.engine.lightning import TaskModule
 from dermkit.engine.setup import TrainingData, build_components, load_training_data
 from dermkit.errors import ConfigError
@@ -113,7 +113,10 @@ def make_trainer(config: RunConfig, out_dir: Path, callbacks: list[Any]) -> L.Tr
         deterministic=t.deterministic,
         enable_progress_bar=t.progress_bar,
         callbacks=callbacks,
-        logger=[CSVLogger(out_dir, name="logs", version=""), TensorBoardLogger(out_dir, name="logs", version="tb")],
+        logger=[
+            ResumableCSVLogger(out_dir, name="logs", version=""),
+            TensorBoardLogger(out_dir, name="logs", version="tb"),
+        ],
         plugins=[AtomicCheckpointIO()],
         enable_model_summary=False,
     )
@@ -167,7 +170,8 @@ def train(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
-        warnings.filterwarnings("ignore", message=".*exists and is not empty.*")  # config.yaml lives there too
+        # default_root_dir already holds config.yaml (and, on --resume, the checkpoints Lightning warns about)
+        warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
         warnings.filterwarnings("ignore", message=".*treespec.*")
         trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path)
 
