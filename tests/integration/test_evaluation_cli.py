@@ -139,14 +139,64 @@ def test_calibrate_stores_temperature_and_keeps_decisions(setup, capsys) -> None
     assert any(r1["p_malignant"] != r2["p_malignant"] for r1, r2 in zip(rows_before, rows_after, strict=True))
 
 
-def test_calibrate_refuses_data_without_a_val_split(setup, tmp_path, capsys) -> None:
-    lists = tmp_path / "lists"
-    lists.mkdir()
+def test_calibrate_refuses_data_without_a_val_split(setup, capsys) -> None:
+    no_val = setup["root"] / "lists_no_val"  # beside lists/, so the manifests' relative paths still resolve
+    no_val.mkdir(exist_ok=True)
     for name in ("train.csv", "test.csv"):
-        text = (setup["lists"] / name).read_text().replace("../", "../../" + setup["lists"].parent.name + "/../")
-        (lists / name).write_text(text)
+        shutil.copy(setup["lists"] / name, no_val / name)
+    model = model_copy(setup, "not_calibrated")
+    assert main(["calibrate", str(model), str(no_val), "--num-workers", "0"]) == 2
+    assert "no val split to calibrate on" in capsys.readouterr().err
+    assert json.loads((model / "model.json").read_text())["decision"]["temperature"] == 1.0
     assert main(["calibrate", str(setup["run"]), str(setup["lists"] / "test.csv"), "--split", "val"]) == 2
     assert "no 'val' split" in capsys.readouterr().err
+
+
+def test_threshold_chosen_with_tta_is_applied_with_the_same_tta(setup, capsys) -> None:
+    model = model_copy(setup, "tta_threshold")
+    args = ["evaluate", str(model), str(setup["lists"]), "--split", "val", "--tta", "flips", "--choose-threshold",
+            "recall=0.95", "--save", "--out", str(setup["root"] / "eval_tta"), "--num-workers", "0"]  # fmt: skip
+    assert main(args) == 0
+    assert "test-time augmentation: flips" in capsys.readouterr().out
+    assert json.loads((model / "model.json").read_text())["decision"]["tta"] == "flips"
+    out = setup["root"] / "tta.csv"
+    assert main(["predict", str(model), str(setup["lists"] / "val.csv"), "--out", str(out), "--num-workers", "0"]) == 0
+    assert "test-time augmentation: flips" in capsys.readouterr().out
+    tta_rows = {
+        r["path"]: r["p_malignant"] for r in csv.DictReader((setup["root"] / "eval_tta" / "predictions.csv").open())
+    }
+    predicted = {r["path"]: r["p_malignant"] for r in csv.DictReader(out.open())}
+    assert predicted == tta_rows  # predict used the probabilities the threshold was chosen on
+    plain = setup["root"] / "plain.csv"
+    args = [
+        "predict",
+        str(model),
+        str(setup["lists"] / "val.csv"),
+        "--tta",
+        "none",
+        "--out",
+        str(plain),
+        "--num-workers",
+        "0",
+    ]
+    assert main(args) == 0
+    assert "test-time augmentation" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--save"], "--save stores the threshold chosen by --choose-threshold"),
+        (["--tta", "rot"], "unknown test-time augmentation 'rot'"),
+        (["--bootstrap", "-5"], "--bootstrap"),
+        (["--batch-size", "0"], "--batch-size"),
+    ],
+)
+def test_bad_evaluate_options_are_one_line_errors(setup, capsys, args: list[str], message: str) -> None:
+    assert main(["evaluate", str(setup["run"]), str(setup["lists"]), "--out", str(setup["root"] / "bad"), *args]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err + captured.out and "Traceback" not in captured.err
+    assert not (setup["root"] / "bad" / "metrics.json").exists()
 
 
 def test_absent_class_gives_undefined_metrics_and_a_warning(setup, synth_dir, tmp_path, capsys) -> None:

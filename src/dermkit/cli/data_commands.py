@@ -16,9 +16,9 @@ from dermkit.data.synthetic import make_synthetic_dataset
 def synth(
     out: Path = typer.Argument(..., help="Folder to write the class-folder tree into."),
     classes: str = typer.Option("benign,malignant", help="Comma-separated class names."),
-    per_class: int = typer.Option(100, help="Images per class."),
-    size: int = typer.Option(128, help="Image side in pixels."),
-    seed: int = typer.Option(0, help="Same seed, same images (byte-identical)."),
+    per_class: int = typer.Option(100, min=1, help="Images per class."),
+    size: int = typer.Option(128, min=16, help="Image side in pixels."),
+    seed: int = typer.Option(0, min=0, help="Same seed, same images (byte-identical)."),
     image_format: str = typer.Option("jpg", "--format", help="jpg or png."),
     manifest: bool = typer.Option(False, help="Also write manifest.csv with patient ids and skin types."),
 ) -> None:
@@ -37,9 +37,9 @@ def synth(
 def split(
     data: Path = typer.Argument(..., help="Dataset: class folders, split folders, a CSV manifest or list files."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for train.csv, val.csv and test.csv."),
-    val: float = typer.Option(0.1, help="Fraction of images for validation."),
-    test: float = typer.Option(0.1, help="Fraction of images for testing."),
-    seed: int = typer.Option(0, help="Random seed."),
+    val: float = typer.Option(0.05, min=0.0, max=0.9, help="Fraction of images for validation."),
+    test: float = typer.Option(0.1, min=0.0, max=0.9, help="Fraction of images for testing."),
+    seed: int = typer.Option(0, min=0, help="Random seed."),
     group_by: str | None = typer.Option(None, help="Manifest column whose groups stay in one split (patient_id)."),
 ) -> None:
     """Write stratified train/val/test CSV manifests; patients (--group-by) and identical files never straddle."""
@@ -69,8 +69,10 @@ def audit(
     out: Path | None = typer.Option(None, "--out", "-o", help="Folder for audit.json and audit.html."),
     decode: bool = typer.Option(True, help="Fully decode every image (finds truncated files); --no-decode: headers."),
     near: bool = typer.Option(True, help="Search near duplicates (perceptual hash); needs --decode."),
-    max_distance: int = typer.Option(6, help="Largest Hamming distance between hashes counted as a near duplicate."),
-    workers: int = typer.Option(2, help="Decoding threads."),
+    max_distance: int = typer.Option(
+        6, min=0, max=64, help="Largest Hamming distance between hashes counted as a near duplicate."
+    ),
+    workers: int = typer.Option(2, min=1, help="Decoding threads."),
 ) -> None:
     """Audit a dataset: class balance, sizes and modes, unreadable files, duplicates and leakage across splits."""
     from dermkit.data.audit import audit_dataset

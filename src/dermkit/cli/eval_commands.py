@@ -59,14 +59,16 @@ def evaluate(
         None, help="Binary: recall=0.999, sensitivity=0.99, youden or threshold=0.3, chosen on this data."
     ),
     save: bool = typer.Option(False, help="Store the chosen threshold in model.json (predict and serve use it)."),
-    bootstrap: int = typer.Option(0, help="Resamples for 95% confidence intervals (e.g. 1000)."),
-    tta: str = typer.Option("none", help="Test-time augmentation: none, flips (4 views) or d4 (8 views)."),
+    bootstrap: int = typer.Option(0, min=0, help="Resamples for 95% confidence intervals (e.g. 1000)."),
+    tta: str | None = typer.Option(
+        None, help="Test-time augmentation: none, flips (4 views) or d4 (8 views); default: the model's stored mode."
+    ),
     group_by: str | None = typer.Option(None, help="Manifest column for per-subgroup metrics (e.g. fitzpatrick)."),
     class_map: str | None = typer.Option(None, help="Rename data classes: melanoma=malignant,nevus=benign."),
     report: bool = typer.Option(False, help="Also write report.html and the model's MODEL_CARD.md."),
-    batch_size: int = typer.Option(32, help="Images per forward pass."),
-    num_workers: int = typer.Option(2, help="Decoding processes."),
-    seed: int = typer.Option(0, help="Bootstrap seed."),
+    batch_size: int = typer.Option(32, min=1, help="Images per forward pass."),
+    num_workers: int = typer.Option(2, min=0, help="Decoding processes."),
+    seed: int = typer.Option(0, min=0, help="Bootstrap seed."),
 ) -> None:
     """Evaluate a model on labelled data: metrics.json, predictions.csv and a readable summary."""
     from dermkit.inference.pipeline import evaluate_to_folder
@@ -75,7 +77,8 @@ def evaluate(
                              bootstrap=bootstrap, group_by=group_by, class_map=class_map,
                              choose_threshold=choose_threshold, save=save, report=report, seed=seed)  # fmt: skip
     metrics = run.evaluation.metrics
-    console.print(f"{data}: {run.description}" + (f", test-time augmentation: {tta}" if tta != "none" else ""))
+    mode = metrics["tta"]
+    console.print(f"{data}: {run.description}" + (f", test-time augmentation: {mode}" if mode != "none" else ""))
     console.print(format_summary(metrics))
     for line in _ci_lines(metrics) + _operating_point_lines(metrics) + _subgroup_lines(metrics):
         console.print(line)
@@ -98,8 +101,8 @@ def calibrate(
     split: str = typer.Option("auto", help="auto (val), val, test, train or all."),
     class_map: str | None = typer.Option(None, help="Rename data classes: melanoma=malignant,nevus=benign."),
     dry_run: bool = typer.Option(False, help="Fit and report, but do not store the temperature."),
-    batch_size: int = typer.Option(32, help="Images per forward pass."),
-    num_workers: int = typer.Option(2, help="Decoding processes."),
+    batch_size: int = typer.Option(32, min=1, help="Images per forward pass."),
+    num_workers: int = typer.Option(2, min=0, help="Decoding processes."),
 ) -> None:
     """Fit temperature scaling on validation data and store it in model.json (applied at prediction)."""
     from dermkit.inference.pipeline import calibrate_model
@@ -131,9 +134,9 @@ def predict(
     model: Path = typer.Argument(..., help="Run folder or model.json."),
     inputs: list[Path] = typer.Argument(..., help="Image files, folders or CSV manifests."),
     out: Path = typer.Option(Path("predictions.csv"), "--out", "-o", help="CSV to write."),
-    tta: str = typer.Option("none", help="Test-time augmentation: none, flips or d4."),
-    batch_size: int = typer.Option(32, help="Images per forward pass."),
-    num_workers: int = typer.Option(2, help="Decoding processes."),
+    tta: str | None = typer.Option(None, help="Test-time augmentation: none, flips or d4; default: the model's mode."),
+    batch_size: int = typer.Option(32, min=1, help="Images per forward pass."),
+    num_workers: int = typer.Option(2, min=0, help="Decoding processes."),
 ) -> None:
     """Predict images; one CSV row per input, in order, with an error column for unreadable files."""
     from dermkit.inference.outputs import predict_to_csv
@@ -151,6 +154,8 @@ def predict(
         console.print(f"decision: {decision.positive_class} when p >= {predictor.threshold:g}{source}")
     if decision.temperature != 1.0:
         console.print(f"calibrated: logits / {decision.temperature:.4g} (temperature scaling)")
+    if predictor.tta:
+        console.print(f"test-time augmentation: {predictor.tta} (probabilities averaged over its views)")
     console.print(f"predicted {summary.total - len(summary.errors)} of {summary.total} images -> {summary.path}")
     for error in summary.errors[:5]:
         console.print(f"  unreadable: {error}")

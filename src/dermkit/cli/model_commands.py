@@ -46,7 +46,7 @@ def train(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Folder for the demo's data, model and results."),
-    epochs: int = typer.Option(8, help="Training epochs."),
+    epochs: int = typer.Option(8, min=1, help="Training epochs."),
 ) -> None:
     """Synthesise a dataset, train a small model on CPU, evaluate it and predict: the whole flow in minutes."""
     from dermkit.engine.demo import run_demo
@@ -63,9 +63,11 @@ def demo(
 def cv(
     config: str = typer.Argument(..., help="A YAML recipe (path) or the name of a bundled one."),
     overrides: list[str] | None = typer.Argument(None, help="Dotted overrides: data.root=PATH ..."),
-    folds: int = typer.Option(5, help="k of stratified (patient-grouped when possible) k-fold."),
-    repeats: int = typer.Option(0, help="Instead of k folds: this many random stratified train/test splits."),
-    test_fraction: float = typer.Option(0.2, help="Test share of each random split (with --repeats)."),
+    folds: int = typer.Option(5, min=2, help="k of stratified (patient-grouped when possible) k-fold."),
+    repeats: int = typer.Option(0, min=0, help="Instead of k folds: this many random stratified train/test splits."),
+    test_fraction: float = typer.Option(
+        0.2, min=0.01, max=0.9, help="Test share of each random split (with --repeats)."
+    ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Folder (default runs/<config name>_cv)."),
     overwrite: bool = typer.Option(False, help="Replace earlier fold runs."),
 ) -> None:

@@ -126,6 +126,7 @@ def _set_threshold(
     decision.threshold = pick_threshold(rule, y, proba[:, 1])
     splits = sorted({record.split for record in table.records if record.split})
     decision.threshold_source = f"{rule} on {table.source}" + (f" ({'/'.join(splits)})" if splits else "")
+    decision.tta = predictor.tta or "none"  # the probabilities the threshold was chosen on
     if decision.positive_class is None:
         decision.positive_class = predictor.class_names[1]
     if "test" in splits:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dermkit.data import read_dataset
-from dermkit.errors import DataError
+from dermkit.errors import ConfigError, DataError
 from dermkit.fileio import write_json
 from dermkit.inference.calibrate import CalibrationResult, fit_calibration
 from dermkit.inference.evaluate import Evaluation, evaluate, parse_class_map, select_split
@@ -50,6 +50,8 @@ def evaluate_to_folder(
     Arguments mirror ``dermkit evaluate``'s options (see :func:`dermkit.inference.evaluate.evaluate`).
     """
     out = Path(out)
+    if save and not choose_threshold:
+        raise ConfigError("--save stores the threshold chosen by --choose-threshold (e.g. recall=0.999); none given")
     rule = parse_rule(choose_threshold) if choose_threshold else None
     predictor = Predictor.from_checkpoint(model, tta=tta)
     table, description = select_split(read_dataset(data), split)

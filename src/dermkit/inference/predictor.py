@@ -22,6 +22,7 @@ from dermkit.data.dataset import ImageDataset, make_loader
 from dermkit.data.io import load_image
 from dermkit.data.preprocess import Preprocess
 from dermkit.data.records import Record
+from dermkit.errors import ConfigError
 from dermkit.models.artifact import ModelSpec, load_model
 from dermkit.tasks.classify import probabilities
 
@@ -43,7 +44,7 @@ def tta_views(batch: torch.Tensor, mode: str | None) -> list[torch.Tensor]:
     if mode == "d4":
         rotations = [torch.rot90(batch, k, dims=(-2, -1)) for k in range(4)]
         return rotations + [view.flip(-1) for view in rotations]
-    raise ValueError(f"unknown tta '{mode}'; choose one of: {', '.join(TTA_MODES)}")
+    raise ConfigError(f"unknown test-time augmentation '{mode}'; choose one of: {', '.join(TTA_MODES)}")
 
 
 @dataclass
@@ -86,6 +87,7 @@ class Predictor:
         spec: its description (class names, preprocessing, output activation, threshold, temperature).
         device: where to run (``cpu``, ``cuda``...).
         tta: test-time augmentation: ``none``, ``flips`` (4 views) or ``d4`` (8 views); probabilities are averaged.
+            None uses the model's ``decision.tta``, the mode its stored threshold was chosen with.
     """
 
     def __init__(
@@ -95,8 +97,9 @@ class Predictor:
         self.model = model.to(self.device).eval()
         self.spec = spec
         self.preprocess = Preprocess.from_dict(spec.preprocessing)
+        tta = spec.decision.tta if tta is None else tta
         tta_views(torch.zeros(1, 3, 2, 2), tta)  # validate the mode now, not at the first batch
-        self.tta = None if tta in (None, "none") else tta
+        self.tta = None if tta == "none" else tta
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu", tta: str | None = None) -> Predictor:

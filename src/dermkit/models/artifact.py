@@ -51,6 +51,8 @@ class Decision(BaseModel):
         threshold: predict ``positive_class`` when its probability >= threshold (binary only; None = argmax).
         threshold_source: why this threshold (``default``, ``recall>=0.999 on val``...), shown by predict.
         temperature: logits are divided by this before the softmax/sigmoid (1 = uncalibrated).
+        tta: test-time augmentation the threshold was chosen with (``none``, ``flips``, ``d4``); prediction uses
+            it unless told otherwise, so the chosen recall holds for the probabilities it is applied to.
     """
 
     model_config = ConfigDict(extra="allow")
@@ -59,6 +61,7 @@ class Decision(BaseModel):
     threshold: float | None = None
     threshold_source: str | None = None
     temperature: float = 1.0
+    tta: Literal["none", "flips", "d4"] = "none"
 
 
 class ModelSpec(BaseModel):
