@@ -253,6 +253,11 @@ def test_cv_writes_one_row_per_fold_and_compare_reads_it(setup, synth_dir, capsy
     assert main(["compare", str(out), str(setup["run"]), str(setup["root"] / "eval_full")]) == 0
     printed = capsys.readouterr().out
     assert "+/-" in printed and "(validation)" in printed and "eval_full" in printed
+    assert main(["compare", str(out), str(setup["run"]), "--metrics", "accuracy,g_mean"]) == 0
+    table = capsys.readouterr().out.split("\n\n")[0].splitlines()
+    assert [line.split()[0] for line in table[1:]] == ["accuracy", "g_mean"]
+    assert main(["compare", str(out), "--metrics", "auroc"]) == 2
+    assert "unknown metric 'auroc'; choose from: accuracy" in capsys.readouterr().err
 
 
 def test_repeated_random_splits_protocol(setup, synth_dir, capsys) -> None:

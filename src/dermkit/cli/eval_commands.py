@@ -122,11 +122,13 @@ def calibrate(
 @app.command()
 def compare(
     runs: list[Path] = typer.Argument(..., help="Run, evaluation or cv folders, or metrics.json files."),
+    metrics: str | None = typer.Option(None, help="Comma-separated metrics to show (default: all headline ones)."),
 ) -> None:
     """Print the headline metrics of several runs side by side."""
-    from dermkit.metrics.compare import format_comparison, load_run_metrics
+    from dermkit.metrics.compare import format_comparison, load_run_metrics, parse_metric_names
 
-    console.print(format_comparison([load_run_metrics(path) for path in runs]))
+    names = parse_metric_names(metrics)
+    console.print(format_comparison([load_run_metrics(path) for path in runs], names))
 
 
 @app.command()
