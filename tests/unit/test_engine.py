@@ -50,3 +50,19 @@ def test_callbacks_and_trainer_options_pass_through(tmp_path: Path, synth_dir: P
     trainer = make_trainer(cfg, tmp_path, callbacks)
     assert trainer.accumulate_grad_batches == 3 and trainer.gradient_clip_val == 1.0
     assert trainer.max_epochs == 2
+
+
+def test_hold_out_keeps_byte_identical_files_on_one_side(tmp_path: Path) -> None:
+    from dermkit.data import read_dataset
+    from dermkit.data.synthetic import make_synthetic_dataset
+    from dermkit.engine.setup import hold_out
+
+    make_synthetic_dataset(tmp_path / "data", per_class=20, size=32, seed=0)
+    for i, image in enumerate(sorted((tmp_path / "data" / "benign").iterdir())[:8]):
+        (tmp_path / "data" / "benign" / f"copy_{i}.jpg").write_bytes(image.read_bytes())  # leak bait
+    table = read_dataset(tmp_path / "data")
+    assert len(table) == 48
+    for seed in range(5):
+        train_part, val_part = hold_out(table, 0.3, seed)
+        val_bytes = {record.path.read_bytes() for record in val_part.records}
+        assert len(val_part) > 0 and not any(r.path.read_bytes() in val_bytes for r in train_part.records), seed

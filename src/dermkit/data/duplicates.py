@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from dermkit.data.splits import merge_groups
 from dermkit.errors import DataError
 
 _MAX_BLOCK_ELEMENTS = 1 << 22  # XOR matrix cells per block in near_duplicate_pairs (32 MB of uint64)
@@ -48,7 +49,9 @@ def file_digest(path: str | Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def exact_duplicate_groups(paths: Sequence[str | Path], *, workers: int = 4) -> list[list[Path]]:
+def exact_duplicate_groups(
+    paths: Sequence[str | Path], *, workers: int = 4, skip_unreadable: bool = False
+) -> list[list[Path]]:
     """Groups of byte-identical files.
 
     Only files that share their size with another file are hashed, in a pool of ``workers`` threads. A path
@@ -57,6 +60,7 @@ def exact_duplicate_groups(paths: Sequence[str | Path], *, workers: int = 4) -> 
     Args:
         paths: the files to compare.
         workers: number of hashing threads (>= 1).
+        skip_unreadable: leave out files that cannot be read (training reports them later) instead of raising.
 
     Returns:
         Groups of two or more identical files; each group sorted, groups sorted by their first path.
@@ -71,17 +75,49 @@ def exact_duplicate_groups(paths: Sequence[str | Path], *, workers: int = 4) -> 
         try:
             by_size[os.stat(path).st_size].append(path)
         except OSError as exc:
-            raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+            if not skip_unreadable:
+                raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
     candidates = [p for same_size in by_size.values() if len(same_size) > 1 for p in same_size]
     if not candidates:
         return []
+
+    def digest_of(path: Path) -> str | None:
+        try:
+            return file_digest(path)
+        except DataError:
+            if skip_unreadable:
+                return None
+            raise
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        digests = list(pool.map(file_digest, candidates))
+        digests = list(pool.map(digest_of, candidates))
     by_digest: dict[str, list[Path]] = defaultdict(list)
     for path, digest in zip(candidates, digests, strict=True):
-        by_digest[digest].append(path)
+        if digest is not None:
+            by_digest[digest].append(path)
     groups = [sorted(group) for group in by_digest.values() if len(group) > 1]
     return sorted(groups, key=lambda group: group[0])
+
+
+def leak_free_groups(
+    paths: Sequence[str | Path], groups: Sequence[Hashable | None] | None, *, skip_unreadable: bool = False
+) -> tuple[list[int], list[list[Path]]]:
+    """A group index per item that keeps together what must never straddle two splits.
+
+    That is every item of one patient (``groups``; None entries are unknown and tie nothing), byte-identical files,
+    and a file listed twice. Splitters (``split``, the automatic validation hold-out, cross-validation folds) pass
+    these groups to :func:`dermkit.data.splits.stratified_group_split` / ``kfold_assign``.
+
+    Returns:
+        The merged group index per item, and the groups of byte-identical files found.
+    """
+    duplicates = exact_duplicate_groups(paths, skip_unreadable=skip_unreadable)
+    rows_of: dict[Path, list[int]] = {}
+    for i, path in enumerate(paths):
+        rows_of.setdefault(Path(path), []).append(i)
+    same = [[i for path in group for i in rows_of[path]] for group in duplicates]
+    same += [rows for rows in rows_of.values() if len(rows) > 1]
+    return merge_groups(groups, same, len(paths)), duplicates
 
 
 def perceptual_hash(image: np.ndarray, hash_size: int = 8) -> int:

@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dermkit.data.duplicates import exact_duplicate_groups
+from dermkit.data.duplicates import leak_free_groups
 from dermkit.data.records import ImageTable
-from dermkit.data.splits import merge_groups, stratified_group_split
+from dermkit.data.splits import stratified_group_split
 from dermkit.errors import DataError
 from dermkit.fileio import write_csv
 
@@ -69,15 +69,8 @@ def split_dataset(
         raise DataError(f"--val ({val}) and --test ({test}) must be in [0, 1) and leave images for training")
     out = Path(out)
     labels = table.labels()
-    paths = [record.path for record in table.records]
-    duplicates = exact_duplicate_groups(paths)
-    rows_of: dict[Path, list[int]] = {}  # a file listed twice is its own duplicate: all its rows stay together
-    for i, path in enumerate(paths):
-        rows_of.setdefault(path, []).append(i)
-    same = [[i for path in group for i in rows_of[path]] for group in duplicates]
-    same += [rows for rows in rows_of.values() if len(rows) > 1]
     groups = _group_ids(table, group_by)
-    merged = merge_groups(groups, same, len(paths))
+    merged, duplicates = leak_free_groups([record.path for record in table.records], groups)
     fractions = {"train": 1.0 - val - test, "val": val, "test": test}
     assigned = stratified_group_split(labels, fractions, groups=merged, seed=seed)
 

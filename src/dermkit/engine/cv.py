@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from dermkit.config import RunConfig
+from dermkit.data.duplicates import leak_free_groups
 from dermkit.data.splits import kfold_assign, stratified_group_split
 from dermkit.engine.setup import read_training_table, training_data
 from dermkit.engine.train import train
@@ -91,20 +92,22 @@ def cross_validate(
     table = read_training_table(config)
     table = table.with_records([replace(record, split=None) for record in table.records])
     labels = table.labels()
-    groups = [record.group for record in table.records]
-    grouped = any(groups)
+    patients = [record.group for record in table.records]
+    grouped = any(patients)
+    # patients and byte-identical files never straddle a train/test boundary
+    groups, _ = leak_free_groups([record.path for record in table.records], patients, skip_unreadable=True)
     if repeats > 0:
         if not 0.0 < test_fraction < 1.0:
             raise ConfigError(f"--test-fraction must be in (0, 1), got {test_fraction}")
         assignments = [stratified_group_split(labels, {"train": 1 - test_fraction, "test": test_fraction},
-                                              groups=groups if grouped else None, seed=config.seed + r)
+                                              groups=groups, seed=config.seed + r)
                        for r in range(repeats)]  # fmt: skip
         test_masks = [np.array([split == "test" for split in assigned]) for assigned in assignments]
         protocol = f"{repeats} random stratified splits ({test_fraction:.0%} test)"
     else:
         if folds < 2:
             raise ConfigError(f"--folds must be >= 2, got {folds}")
-        fold_of = np.array(kfold_assign(labels, folds, groups=groups if grouped else None, seed=config.seed))
+        fold_of = np.array(kfold_assign(labels, folds, groups=groups, seed=config.seed))
         test_masks = [fold_of == k for k in range(folds)]
         protocol = f"stratified {folds}-fold cross-validation"
     protocol += ", patient-grouped" if grouped else ""
@@ -115,13 +118,16 @@ def cross_validate(
         log_fn(f"fold {k + 1}/{len(test_masks)}: train+val {len(pool)}, test {len(test)} images")
         data = training_data(pool, config.data.val_fraction, config.seed + k)
         run_dir = out_dir / f"fold_{k}"
-        train(config, run_dir, overwrite=overwrite, data=data)
+        if not train(config, run_dir, overwrite=overwrite, data=data).primary:
+            continue  # under DDP every process trains; only global rank 0 evaluates and writes
         result = evaluate(Predictor.from_checkpoint(run_dir), test, batch_size=config.data.eval_batch_size
                           or config.data.batch_size, num_workers=config.data.num_workers if num_workers is None
                           else num_workers)  # fmt: skip
         write_json(run_dir / "test_metrics.json", result.metrics)
         fold_metrics.append(result.metrics)
         rows.append({"fold": k, "n_test": len(test), **headline_row(result.metrics)})
+    if not rows:
+        return CVResult([], {}, out_dir, protocol, [])
     summary = summarise(rows)
     header = ["fold", "n_test", *CV_METRICS]
     table_rows = [[row[key] if row[key] is not None else "" for key in header] for row in rows]

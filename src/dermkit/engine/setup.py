@@ -15,6 +15,7 @@ from torch import nn
 
 from dermkit.config import RunConfig
 from dermkit.data import read_dataset
+from dermkit.data.duplicates import leak_free_groups
 from dermkit.data.records import ImageTable
 from dermkit.data.splits import stratified_group_split
 from dermkit.errors import ConfigError, DataError
@@ -86,11 +87,13 @@ def read_training_table(config: RunConfig) -> ImageTable:
 
 
 def hold_out(pool: ImageTable, fraction: float, seed: int) -> tuple[ImageTable, ImageTable]:
-    """Split ``pool`` into train and val, stratified by class and keeping patients (``Record.group``) together."""
+    """Split ``pool`` into train and val, stratified by class; patients (``Record.group``) and byte-identical files
+    stay on one side."""
     if len(pool) < 2:
         raise DataError(f"{pool.source}: too few training images ({len(pool)}) to hold out a validation set")
+    groups, _ = leak_free_groups([r.path for r in pool.records], [r.group for r in pool.records], skip_unreadable=True)
     assigned = stratified_group_split(
-        pool.labels(), {"train": 1.0 - fraction, "val": fraction}, groups=[r.group for r in pool.records], seed=seed
+        pool.labels(), {"train": 1.0 - fraction, "val": fraction}, groups=groups, seed=seed
     )
     train = pool.with_records([r for r, s in zip(pool.records, assigned, strict=True) if s == "train"])
     val = pool.with_records([r for r, s in zip(pool.records, assigned, strict=True) if s == "val"])
