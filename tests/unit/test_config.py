@@ -200,6 +200,12 @@ def test_integer_precision_becomes_text() -> None:
     assert load(None, ["trainer.precision=16"]).trainer.precision == "16"
 
 
+def test_numbers_typed_into_text_keys_stay_text() -> None:
+    # list files with index labels give class names "0" and "1": the natural override must work
+    cfg = validate({"data": {"positive_class": 1, "class_names": [0, 1], "root": 2024}})
+    assert (cfg.data.positive_class, cfg.data.class_names, cfg.data.root) == ("1", ["0", "1"], "2024")
+
+
 def test_dump_round_trips_through_load(tmp_path: Path) -> None:
     config = load(None, ["data.root=/x", "model.kwargs={drop_path_rate: 0.1}", "trainer.devices=[0, 1]", "name=run1"])
     path = write(tmp_path, dump(config), "dumped.yaml")

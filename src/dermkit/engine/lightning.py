@@ -55,6 +55,10 @@ class TaskModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
         if not self._check_batch(batch):
+            if self.trainer.world_size > 1:
+                # Every image of this batch was unreadable. Under DDP the other processes wait for this one's
+                # gradients, so take part in the all-reduce with zero gradients instead of skipping.
+                return sum(parameter.sum() for parameter in self.parameters() if parameter.requires_grad) * 0.0
             return None
         out = self.task(batch)
         size = batch["image"].shape[0]

@@ -18,6 +18,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
+from torch import distributed as dist
 
 from dermkit.config import RunConfig, dump
 from dermkit.data.dataset import ImageDataset, balanced_sampler, make_loader
@@ -92,6 +93,15 @@ def _callbacks(config: RunConfig, out_dir: Path, monitors: list[str]) -> tuple[M
     if trainer_cfg.early_stopping_patience:
         callbacks.append(EarlyStopping(trainer_cfg.monitor, patience=trainer_cfg.early_stopping_patience, mode=mode))
     return best, callbacks
+
+
+def _skipped_on_every_process(local: list[str]) -> list[str]:
+    """The unreadable images skipped by all DDP processes (each saw only its shard), in first-seen order."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return local
+    gathered: list[list[str] | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, local)
+    return list(dict.fromkeys(error for part in gathered for error in part or ()))
 
 
 def make_trainer(config: RunConfig, out_dir: Path, callbacks: list[Any]) -> L.Trainer:
@@ -176,6 +186,7 @@ def train(
         trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path)
 
     best_path = Path(best_cb.best_model_path) if best_cb.best_model_path else out_dir / "last.ckpt"
+    skipped = _skipped_on_every_process(list(module.skipped))
     if not trainer.is_global_zero:
         return TrainResult(out_dir, best_path, {}, None, primary=False)
     weights, meta = load_task_state(best_path)
@@ -220,7 +231,6 @@ def train(
     write_json(out_dir / "val_metrics.json", val.metrics)
     spec.metrics = {"val": val.metrics}
     write_spec(out_dir, spec)
-    skipped = list(module.skipped)
     if skipped:
         write_text(out_dir / "skipped_images.txt", "\n".join(skipped) + "\n")
     return TrainResult(out_dir, best_path, val.metrics, meta.get("epoch"), skipped)
