@@ -100,7 +100,12 @@ def test_absent_and_never_predicted_classes_are_nan_and_listed() -> None:
     sk = m["per_class"]["seborrheic_keratosis"]
     assert math.isnan(sk["precision"]) and math.isnan(sk["recall"]) and math.isnan(sk["f1"])
     assert type(sk["precision"]) is float and sk["support"] == 0 and sk["specificity"] == 1.0
-    for entry in ("precision/seborrheic_keratosis", "recall/seborrheic_keratosis", "roc_auc/seborrheic_keratosis"):
+    for entry in (
+        "precision/seborrheic_keratosis",
+        "recall/seborrheic_keratosis",
+        "roc_auc/seborrheic_keratosis",
+        "mauc/seborrheic_keratosis",
+    ):
         assert entry in m["undefined"]
     assert m["confusion_matrix"]["matrix"][2] == [0, 0, 0]
     assert m["accuracy"] == 1.0 and m["macro"]["recall"] == 1.0 and m["roc_auc"] == 1.0

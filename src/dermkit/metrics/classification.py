@@ -45,8 +45,8 @@ def classification_metrics(
         :func:`~dermkit.metrics.functional.brier_score`), ``ece`` (15 bins), ``cohen_kappa``; when C > 2
         ``top2_accuracy`` and ``quadratic_kappa`` (quadratic weights: meaningful when the class order is the
         grade order, as for ordinal acne or severity grades); ``threshold`` and ``undefined`` (list of
-        ``"metric/class"`` or ``"metric"`` entries that are NaN; ``roc_auc/<class>`` and
-        ``average_precision/<class>`` name classes left out of the multi-class macro AUC / AP). Values are
+        ``"metric/class"`` or ``"metric"`` entries that are NaN; ``roc_auc/<class>``, ``mauc/<class>`` and
+        ``average_precision/<class>`` name classes left out of the multi-class macro AUC, MAUC and AP). Values are
         Python ints / floats / lists; undefined values are ``float("nan")``. A single
         :class:`UndefinedMetricWarning` lists the undefined entries.
 
@@ -110,6 +110,7 @@ def classification_metrics(
     undefined += [k for k, v in out.items() if isinstance(v, float) and math.isnan(v)]
     if c > 2:
         undefined += [f"roc_auc/{names[i]}" for i in np.flatnonzero(np.isnan(ovr_auc))]
+        undefined += [f"mauc/{names[i]}" for i in np.flatnonzero(np.bincount(y, minlength=c) == 0)]
         undefined += [f"average_precision/{names[i]}" for i in np.flatnonzero(np.isnan(ovr_ap))]
     out["undefined"] = undefined
     if undefined:
