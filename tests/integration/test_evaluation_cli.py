@@ -309,13 +309,19 @@ def test_report_holds_every_section_and_the_model_card_is_written(setup, capsys)
         "50",
         "--group-by",
         "fitzpatrick",
+        "--audit",
         "--num-workers",
         "0",
     ]
     assert main(args) == 0
     parser = _Sections()
     parser.feed((out / "report.html").read_text())
+    audit = json.loads((out / "audit.json").read_text())
+    assert audit["n_images"] == sum(
+        len((setup["lists"] / f"{s}.csv").read_text().splitlines()) - 1 for s in ("train", "val", "test")
+    )  # every split, not only the evaluated one
     expected = {
+        "audit",
         "summary",
         "operating-point",
         "per-class",

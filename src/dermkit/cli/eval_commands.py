@@ -66,6 +66,7 @@ def evaluate(
     group_by: str | None = typer.Option(None, help="Manifest column for per-subgroup metrics (e.g. fitzpatrick)."),
     class_map: str | None = typer.Option(None, help="Rename data classes: melanoma=malignant,nevus=benign."),
     report: bool = typer.Option(False, help="Also write report.html and the model's MODEL_CARD.md."),
+    audit: bool = typer.Option(False, help="Audit the whole dataset (duplicates, leakage) into audit.json + report."),
     batch_size: int = typer.Option(32, min=1, help="Images per forward pass."),
     num_workers: int = typer.Option(2, min=0, help="Decoding processes."),
     seed: int = typer.Option(0, min=0, help="Bootstrap seed."),
@@ -75,7 +76,8 @@ def evaluate(
 
     run = evaluate_to_folder(model, data, out, split=split, batch_size=batch_size, num_workers=num_workers, tta=tta,
                              bootstrap=bootstrap, group_by=group_by, class_map=class_map,
-                             choose_threshold=choose_threshold, save=save, report=report, seed=seed)  # fmt: skip
+                             choose_threshold=choose_threshold, save=save, report=report, audit=audit,
+                             seed=seed)  # fmt: skip
     metrics = run.evaluation.metrics
     mode = metrics["tta"]
     console.print(f"{data}: {run.description}" + (f", test-time augmentation: {mode}" if mode != "none" else ""))

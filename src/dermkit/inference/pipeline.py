@@ -42,19 +42,22 @@ def evaluate_to_folder(
     choose_threshold: str | None = None,
     save: bool = False,
     report: bool = False,
+    audit: bool = False,
     seed: int = 0,
 ) -> EvaluationRun:
     """Evaluate ``model`` on ``data`` and write ``metrics.json``, ``predictions.csv`` (and ``report.html`` plus the
     model's ``MODEL_CARD.md`` with ``report``); ``save`` stores a chosen threshold in the model's ``model.json``.
 
-    Arguments mirror ``dermkit evaluate``'s options (see :func:`dermkit.inference.evaluate.evaluate`).
+    Arguments mirror ``dermkit evaluate``'s options (see :func:`dermkit.inference.evaluate.evaluate`); ``audit``
+    audits the whole dataset (every split: leakage is across splits) into ``audit.json`` and the report.
     """
     out = Path(out)
     if save and not choose_threshold:
         raise ConfigError("--save stores the threshold chosen by --choose-threshold (e.g. recall=0.999); none given")
     rule = parse_rule(choose_threshold) if choose_threshold else None
     predictor = Predictor.from_checkpoint(model, tta=tta)
-    table, description = select_split(read_dataset(data), split)
+    dataset = read_dataset(data)
+    table, description = select_split(dataset, split)
     evaluation = evaluate(predictor, table, batch_size=batch_size, num_workers=num_workers,
                           class_map=parse_class_map(class_map), bootstrap=bootstrap, group_by=group_by, seed=seed,
                           choose_threshold=rule)  # fmt: skip
@@ -65,6 +68,12 @@ def evaluate_to_folder(
         run.threshold_saved = True
     run.files["metrics"] = write_json(out / "metrics.json", evaluation.metrics)
     run.files["predictions"] = evaluation.write_predictions(out / "predictions.csv")
+    audit_dict = None
+    if audit:
+        from dermkit.data.audit import audit_dataset
+
+        audit_dict = audit_dataset(dataset, workers=max(1, num_workers)).to_dict()
+        run.files["audit"] = write_json(out / "audit.json", audit_dict)
     if report:
         from dermkit.metrics.model_card import write_model_card
         from dermkit.metrics.report import write_report
@@ -79,6 +88,7 @@ def evaluate_to_folder(
             metrics=evaluation.metrics, y_true=evaluation.labels, proba=evaluation.proba,
             class_names=predictor.class_names, paths=evaluation.paths,
             training_log=model_dir / "logs" / "metrics.csv", model_info=model_info, data_info=data_info,
+            audit=audit_dict,
         )  # fmt: skip
         run.files["model card"] = write_model_card(model_dir / "MODEL_CARD.md", model_info=model_info,
                                                    metrics=evaluation.metrics, data_info=data_info)  # fmt: skip
