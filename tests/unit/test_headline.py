@@ -12,6 +12,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, l
 from dermkit.metrics.classification import classification_metrics
 from dermkit.metrics.functional import UndefinedMetricWarning
 from dermkit.metrics.headline import binary_auc, bootstrap_metrics, headline_functions, subgroup_metrics
+from dermkit.metrics.operating_point import operating_points
 
 
 def random_problem(n: int, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -67,10 +68,33 @@ def test_headline_points_equal_metrics_json_values(case: str) -> None:
     fns = headline_functions(4)
     expected = {"accuracy": full["accuracy"], "balanced_accuracy": full["balanced_accuracy"], "g_mean": full["g_mean"],
                 "macro_f1": full["macro"]["f1"], "roc_auc": full["roc_auc"], "mauc": full["mauc"],
-                "log_loss": full["log_loss"], "ece": full["ece"]}  # fmt: skip
+                "log_loss": full["log_loss"], "ece": full["ece"], "brier": full["brier"],
+                "average_precision": full["average_precision"], "cohen_kappa": full["cohen_kappa"]}  # fmt: skip
+    assert set(fns) == set(expected)
     for name, value in expected.items():
         assert fns[name](y, proba) == pytest.approx(value), name
     assert 0 < fns["g_mean"](y, proba) < 1
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_binary_headline_points_equal_metrics_json_values_and_operating_points(seed: int) -> None:
+    y, proba = random_problem(250, 2, seed)
+    proba = np.round(proba, 2)  # ties between scores
+    proba[:, 0] = 1.0 - proba[:, 1]
+    threshold = 0.3 if seed % 2 else None
+    full = classification_metrics(y, proba, ["benign", "malignant"], threshold=threshold)
+    fns = headline_functions(2, threshold=threshold)
+    expected = {"accuracy": full["accuracy"], "balanced_accuracy": full["balanced_accuracy"],
+                "sensitivity": full["per_class"]["malignant"]["recall"],
+                "specificity": full["per_class"]["malignant"]["specificity"], "macro_f1": full["macro"]["f1"],
+                "roc_auc": full["roc_auc"], "average_precision": full["average_precision"],
+                "cohen_kappa": full["cohen_kappa"], "log_loss": full["log_loss"], "brier": full["brier"],
+                "ece": full["ece"]}  # fmt: skip
+    for level, point in operating_points(y, proba[:, 1])["precision_at_recall"].items():
+        expected[f"precision_at_recall_{level}"] = point["precision"]
+    assert set(fns) == set(expected)
+    for name, value in expected.items():
+        assert fns[name](y, proba) == pytest.approx(value, abs=1e-12), name
 
 
 def test_binary_threshold_changes_label_metrics_but_not_auc() -> None:

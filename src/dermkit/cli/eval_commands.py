@@ -14,7 +14,7 @@ from dermkit.metrics.classification import format_summary
 def _ci_lines(metrics: dict) -> list[str]:
     lines = []
     for name, ci in (metrics.get("ci") or {}).items():
-        if ci.get("low") is not None:
+        if ci.get("low") is not None and not name.startswith("precision_at_recall_"):  # shown with operating points
             lines.append(f"{name:18s} {ci['point']:.4f}  [{ci['low']:.4f}, {ci['high']:.4f}]")
     return [f"95% CI ({metrics.get('ci_method', 'bootstrap')})", *lines] if lines else []
 
@@ -24,8 +24,13 @@ def _operating_point_lines(metrics: dict) -> list[str]:
     if not points:
         return []
     lines = ["operating points (threshold on p(positive))"]
+    cis = metrics.get("ci") or {}
     for level, point in points.get("precision_at_recall", {}).items():
-        lines.append(f"  precision at recall >= {level}: {point['precision']:.4f} (threshold {point['threshold']:.4g})")
+        ci = cis.get(f"precision_at_recall_{level}") or {}
+        interval = f" 95% CI [{ci['low']:.4f}, {ci['high']:.4f}]" if ci.get("low") is not None else ""
+        lines.append(
+            f"  precision at recall >= {level}: {point['precision']:.4f}{interval} (threshold {point['threshold']:.4g})"
+        )
     for level, point in points.get("specificity_at_sensitivity", {}).items():
         lines.append(f"  specificity at sensitivity >= {level}: {point['specificity']:.4f} "
                      f"(threshold {point['threshold']:.4g})")  # fmt: skip

@@ -12,6 +12,7 @@ between the best and the worst group (e.g. Fitzpatrick skin types; Daneshjou et 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from dermkit.metrics.calibration import expected_calibration_error
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
 __all__ = ["binary_auc", "bootstrap_metrics", "headline_functions", "subgroup_metrics"]
 LOWER_IS_BETTER = frozenset({"log_loss", "ece", "brier"})
+OPERATING_LEVELS = (0.999, 0.99, 0.95)  # recall floors of the binary operating points (as in metrics.json)
 _EPS = 1e-15
 
 
@@ -43,6 +45,42 @@ def binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
+def precision_recall_points(positive: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Precision and recall at every distinct score threshold, highest threshold first (sklearn's PR curve
+    without its (1, 0) end point); empty arrays when there are no positives."""
+    n_pos = int(positive.sum())
+    if n_pos == 0:
+        return np.empty(0), np.empty(0)
+    order = np.argsort(-score, kind="mergesort")
+    sorted_scores, hits = score[order], positive[order]
+    last_of_run = np.r_[np.flatnonzero(np.diff(sorted_scores)), score.size - 1]  # a threshold per distinct score
+    tp = np.cumsum(hits)[last_of_run]
+    return tp / (last_of_run + 1.0), tp / n_pos
+
+
+def binary_average_precision(positive: np.ndarray, score: np.ndarray) -> float:
+    """Step-wise area under the PR curve, ``sum (R_k - R_k-1) P_k`` (== sklearn's ``average_precision_score``)."""
+    precision, recall = precision_recall_points(positive, score)
+    if not precision.size:
+        return float("nan")
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def precision_at_recall_point(positive: np.ndarray, score: np.ndarray, min_recall: float) -> float:
+    """Highest precision over thresholds with recall >= ``min_recall`` (see ``operating_point.precision_at_recall``)."""
+    precision, recall = precision_recall_points(positive, score)
+    ok = recall >= min_recall - 1e-12
+    return float(precision[ok].max()) if ok.any() else float("nan")
+
+
+def _kappa(cm: np.ndarray) -> float:
+    """Cohen's kappa from a confusion matrix (== sklearn's unweighted ``cohen_kappa_score``)."""
+    n = cm.sum()
+    observed = np.trace(cm) / n
+    expected = float(cm.sum(axis=0) @ cm.sum(axis=1)) / n**2
+    return float((observed - expected) / (1.0 - expected)) if expected < 1.0 else float("nan")
+
+
 def _predictions(proba: np.ndarray, threshold: float | None) -> np.ndarray:
     if threshold is not None and proba.shape[1] == 2:
         return (proba[:, 1] >= threshold).astype(np.int64)
@@ -58,9 +96,11 @@ def _confusion(y: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
 def headline_functions(num_classes: int, threshold: float | None = None) -> dict[str, MetricFn]:
     """The headline metrics of a C-class problem as ``fn(y_true, proba) -> float`` (NaN when undefined).
 
-    Binary: accuracy, balanced accuracy, sensitivity and specificity (at ``threshold``), ROC-AUC, macro F1, log loss,
-    ECE. Multi-class: accuracy, balanced accuracy, macro F1, ROC-AUC (macro one-vs-rest), G-mean, log loss, ECE, and
-    MAUC (Hand & Till 2001) up to 10 classes (its pairwise cost grows with C squared).
+    Binary: accuracy, balanced accuracy, sensitivity and specificity (at ``threshold``), ROC-AUC, macro F1, average
+    precision, Cohen's kappa, precision at recall >= 0.999 / 0.99 / 0.95 (``precision_at_recall_<level>``), log loss,
+    Brier score, ECE. Multi-class: accuracy, balanced accuracy, macro F1, ROC-AUC (macro one-vs-rest), G-mean, average
+    precision (macro over present classes), Cohen's kappa, log loss, Brier score, ECE, and MAUC (Hand & Till 2001) up
+    to 10 classes (its pairwise cost grows with C squared). Each equals the value in ``metrics.json``.
     """
 
     # The conventions of metrics.json (functional.per_class_from_confusion): recall is NaN for an absent class,
@@ -73,6 +113,12 @@ def headline_functions(num_classes: int, threshold: float | None = None) -> dict
             return binary_auc(y == 1, proba[:, 1])
         values = [binary_auc(y == c, proba[:, c]) for c in range(num_classes) if (y == c).any()]
         return float(np.mean(values)) if len(values) > 1 else float("nan")
+
+    def macro_ap(y: np.ndarray, proba: np.ndarray) -> float:
+        if num_classes == 2:
+            return binary_average_precision(y == 1, proba[:, 1])
+        values = [binary_average_precision(y == c, proba[:, c]) for c in range(num_classes) if (y == c).any()]
+        return float(np.mean(values)) if values else float("nan")
 
     def log_loss(y: np.ndarray, proba: np.ndarray) -> float:
         return float(-np.log(np.clip(proba[np.arange(y.size), y], _EPS, 1.0)).mean())
@@ -90,9 +136,19 @@ def headline_functions(num_classes: int, threshold: float | None = None) -> dict
         functions["g_mean"] = lambda y, p: F.g_mean_of_recalls(per_class(y, p)["recall"])
         if num_classes <= 10:
             functions["mauc"] = lambda y, p: _hand_till(y, p, num_classes)
+    functions["average_precision"] = macro_ap
+    functions["cohen_kappa"] = lambda y, p: _kappa(_confusion(y, _predictions(p, threshold), num_classes))
+    if num_classes == 2:
+        for level in OPERATING_LEVELS:
+            functions[f"precision_at_recall_{level}"] = partial(_precision_at, level=level)
     functions["log_loss"] = log_loss
+    functions["brier"] = lambda y, p: float(np.sum((p - np.eye(num_classes)[y]) ** 2, axis=1).mean())
     functions["ece"] = lambda y, p: float(expected_calibration_error(y, p))
     return functions
+
+
+def _precision_at(y: np.ndarray, proba: np.ndarray, level: float) -> float:
+    return precision_at_recall_point(y == 1, proba[:, 1], level)
 
 
 def _hand_till(y: np.ndarray, proba: np.ndarray, num_classes: int) -> float:

@@ -98,11 +98,13 @@ def _operating_point(metrics: dict, y: np.ndarray, p: np.ndarray, model_info: di
         ("precision_at_recall", "precision at recall", "precision", "recall"),
         ("specificity_at_sensitivity", "specificity at sensitivity", "specificity", "sensitivity"),
     )
+    cis = metrics.get("ci") or {}
     rows = [
-        [f"{label} &ge; {_e(level)}", _v(r.get(value)), f"{got} {_v(r.get(got))}", _v(r.get("threshold"), 4)]
+        [f"{label} &ge; {_e(level)}", f"{_v(r.get(value))} {_e(format_ci(cis.get(f'{key}_{level}')))}".strip(),
+         f"{got} {_v(r.get(got))}", _v(r.get("threshold"), 4)]
         for key, label, value, got in specs
         for level, r in (ops.get(key) or {}).items()
-    ]
+    ]  # fmt: skip
     if ops.get("youden"):
         r = ops["youden"]
         got = f"sensitivity {_v(r.get('sensitivity'))}, specificity {_v(r.get('specificity'))}"
