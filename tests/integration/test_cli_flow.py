@@ -62,6 +62,7 @@ def test_train_writes_checkpoints_logs_and_self_describing_model(flow: dict[str,
         "threshold": 0.5,
         "threshold_source": "default",
         "temperature": 1.0,
+        "tta": "none",
     }
     assert spec["dermkit_version"]
     assert spec["training"]["data"]["val_source"] == "the dataset's val split"

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 from imblearn.metrics import geometric_mean_score
+from sklearn import metrics as skm
 from torchmetrics.classification import MulticlassCalibrationError
 
 from dermkit.metrics.calibration import expected_calibration_error
-from dermkit.metrics.modules import MulticlassGMean
+from dermkit.metrics.modules import MulticlassGMean, ProbabilityMetric
 from dermkit.tasks.classify import ClassifyTask
 
 
@@ -47,3 +48,32 @@ def test_torchmetrics_calibration_error_matches_our_ece() -> None:
 def test_classify_task_logs_the_streaming_metrics() -> None:
     task = ClassifyTask(torch.nn.Identity(), torch.nn.CrossEntropyLoss(), num_classes=3)
     assert set(task.make_metrics().keys()) == {"acc", "balanced_acc", "f1", "auroc", "g_mean", "ece"}
+
+
+@pytest.mark.parametrize(
+    ("name", "reference"),
+    [
+        ("mauc", lambda y, p: skm.roc_auc_score(y, p, multi_class="ovo", average="macro")),
+        ("roc_auc", lambda y, p: skm.roc_auc_score(y, p, multi_class="ovr", average="macro")),
+        ("top2_accuracy", lambda y, p: skm.top_k_accuracy_score(y, p, k=2)),
+        ("cohen_kappa", lambda y, p: skm.cohen_kappa_score(y, p.argmax(axis=1))),
+        ("log_loss", skm.log_loss),
+    ],
+)
+def test_probability_metric_over_batches_equals_sklearn(name: str, reference) -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 4, 300)
+    logits = rng.normal(size=(300, 4)) + 1.2 * np.eye(4)[y]
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    metric = ProbabilityMetric(name)
+    for start in range(0, 300, 64):
+        metric.update(torch.from_numpy(proba[start : start + 64]), torch.from_numpy(y[start : start + 64]))
+    assert metric.compute().item() == pytest.approx(reference(y, proba))
+    metric.reset()
+    metric.update(torch.from_numpy(proba[:50]), torch.from_numpy(y[:50]))
+    assert metric.compute().item() == pytest.approx(reference(y[:50], proba[:50]))
+
+
+def test_probability_metric_rejects_unknown_names() -> None:
+    with pytest.raises(ValueError, match="unknown metric 'auroc'; valid metrics:"):
+        ProbabilityMetric("auroc")

@@ -20,7 +20,7 @@ def test_d4_gives_the_eight_distinct_symmetries_and_flips_four() -> None:
     flips = tta_views(x, "flips")
     assert len(flips) == 4 and torch.equal(flips[3], torch.rot90(x, 2, dims=(-2, -1)))
     assert tta_views(x, None)[0] is x
-    with pytest.raises(ValueError, match="unknown tta 'rot'"):
+    with pytest.raises(ValueError, match="unknown test-time augmentation 'rot'"):
         tta_views(x, "rot")
 
 

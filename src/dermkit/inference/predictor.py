@@ -145,6 +145,10 @@ class Predictor:
     def predict(self, image: ImageInput) -> Prediction:
         """Predict one image given as a path, encoded bytes, a PIL image or an RGB/grey numpy array.
 
+        A JPEG path or bytes is decoded at reduced scale when the model's input is far smaller (as in training and
+        ``evaluate``); an image that is already decoded (PIL, numpy) is resized from full resolution, so its
+        probabilities can differ from the file's in the third decimal.
+
         Raises:
             ImageLoadError: the image cannot be decoded (one line naming it and the problem).
         """
