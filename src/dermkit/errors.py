@@ -31,3 +31,7 @@ class ImageLoadError(DermkitError, OSError):
 
 class ModelFileError(DermkitError, OSError):
     """A model path that does not hold a readable dermkit model."""
+
+
+class OutputPathError(DermkitError, OSError):
+    """An output path that cannot be written (a folder where a file is expected, no permission)."""

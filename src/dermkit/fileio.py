@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from dermkit.errors import OutputPathError
+
 
 def _current_umask() -> int:
     mask = os.umask(0)
@@ -38,7 +40,14 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) ->
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open supports modes 'w' and 'wb', not {mode!r}")
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():
+        raise OutputPathError(f"{target}: is a folder; give the path of a file to write")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise OutputPathError(f"{target}: cannot create the folder {target.parent} (a file is in the way)") from None
+    except PermissionError:
+        raise OutputPathError(f"{target}: no permission to create the folder {target.parent}") from None
     if mode == "w":
         kwargs.setdefault("encoding", "utf-8")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

@@ -82,6 +82,9 @@ def test_strict_training_stops_at_first_unreadable_image_with_one_line(
         (["predict", "{data}/manifest.csv", "{data}"], "not a dermkit model"),
         (["split", "{data}/manifest.csv", "--out", "x", "--group-by", "hospital"], "no column 'hospital'"),
         (["synth", "x", "--classes", "a,a"], "duplicate"),
+        (["train", "{data}/benign/benign_00000.jpg"], "not a YAML config (not UTF-8 text)"),
+        (["train", "demo", "data.root={data}", "model.pretrained_file={data}/manifest.csv"], "cannot read weights"),
+        (["synth", "{data}/manifest.csv/x"], "manifest.csv/x/benign: Not a directory"),
     ],
 )
 def test_cli_user_errors_print_one_line_and_exit_2(args, expected, synth_dir, tmp_path, capsys, monkeypatch) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dermkit.errors import OutputPathError
 from dermkit.fileio import atomic_open, write_csv, write_json, write_text
 
 
@@ -39,3 +40,13 @@ def test_json_writer_turns_nan_and_numpy_values_into_plain_json(tmp_path: Path) 
 def test_csv_writer_creates_parent_folders(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "deep" / "p.csv", ["path", "label"], [["a.jpg", "x"]])
     assert path.read_text().splitlines() == ["path,label", "a.jpg,x"]
+
+
+def test_writing_onto_a_folder_or_below_a_file_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    with pytest.raises(OutputPathError, match=r"out: is a folder"):
+        write_text(tmp_path / "out", "x")
+    (tmp_path / "file").write_text("keep")
+    with pytest.raises(OutputPathError, match="a file is in the way"):
+        write_text(tmp_path / "file" / "metrics.json", "x")
+    assert (tmp_path / "file").read_text() == "keep" and list((tmp_path / "out").iterdir()) == []

@@ -240,18 +240,34 @@ def test_hub_failure_raises_model_file_error_pointing_to_pretrained_file(monkeyp
     assert "test_resnet" in str(info.value)
 
 
-def test_pretrained_file_sets_the_timm_file_overlay(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    path = tmp_path / "w.pth"
-    path.write_bytes(b"x")
-    seen: dict[str, object] = {}
-    real = timm.create_model
+def test_a_dermkit_model_file_fine_tunes_from_its_backbone(tmp_path: Path) -> None:
+    from dermkit.models.artifact import WEIGHTS_FILE
 
-    def spy(name: str, **kwargs: object) -> nn.Module:
-        seen.update(kwargs)
-        return real(name, pretrained=False, num_classes=0)
+    source = create_model(TINY, 3)  # a trained dermkit model: keys "backbone.*" and "head.*"
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(tmp_path / WEIGHTS_FILE))
+    model = create_model(TINY, 2, pretrained_file=tmp_path / WEIGHTS_FILE)
+    assert_backbone_equals(model, source.backbone.state_dict())
 
-    monkeypatch.setattr(timm, "create_model", spy)
-    create_model(TINY, 2, pretrained_file=path)
-    assert seen["pretrained"] is True
-    assert seen["num_classes"] == 0
-    assert seen["pretrained_cfg_overlay"] == {"file": str(path)}
+
+def test_checkpoint_nesting_and_ddp_prefix_are_unwrapped(tmp_path: Path, reference_state) -> None:
+    path = tmp_path / "checkpoint.pth"
+    torch.save({"epoch": 3, "state_dict": {f"module.{k}": v for k, v in reference_state.items()}}, path)
+    assert_backbone_equals(create_model(TINY, 2, pretrained_file=path), reference_state)
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [({"a": torch.zeros(1)}, "backbone tensors missing"), ([1, 2], "no named weight")],
+)
+def test_a_file_that_fits_no_or_part_of_the_backbone_is_an_error(tmp_path: Path, content, match: str) -> None:
+    path = tmp_path / "unrelated.pth"
+    torch.save(content, path)
+    with pytest.raises(ModelFileError, match=match):
+        create_model(TINY, 2, pretrained_file=path)
+
+
+def test_partial_weights_name_a_missing_tensor(tmp_path: Path, reference_state) -> None:
+    path = tmp_path / "partial.pth"
+    torch.save({k: v for k, v in reference_state.items() if not k.startswith("layer4")}, path)
+    with pytest.raises(ModelFileError, match=r"partial\.pth: weights do not fit 'test_resnet': \d+ of \d+ .*layer4"):
+        create_model(TINY, 2, pretrained_file=path)

@@ -40,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
         for line in str(exc).splitlines() or [type(exc).__name__]:
             print(f"error: {line}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if not exc.filename:
+            raise
+        # The file system refused (no permission, disk full, a file where a folder must go): the user's to fix.
+        print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

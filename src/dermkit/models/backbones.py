@@ -2,17 +2,21 @@
 
 Tests and CI never download: they use ``pretrained=False`` (random init). Users with internet set
 ``pretrained=True`` and timm fetches the weights (or finds them in the user's hub cache); anyone can point
-``pretrained_file`` at a local ``.pth``/``.safetensors`` weight file.
+``pretrained_file`` at a local ``.pth``/``.safetensors`` weight file (timm, torchvision, or a dermkit
+``model.safetensors`` to fine-tune from). Every backbone tensor must be found in the file: a file that fits only in
+part is an error, never a silent half-random start.
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import timm
-from safetensors import SafetensorError
+import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from dermkit.errors import ConfigError, ModelFileError
@@ -79,25 +83,71 @@ def create_backbone(
         raise ConfigError(f"unknown model.stem '{stem}'; choose one of: {', '.join(STEMS)}")
     if not timm.is_model(name):
         raise _unknown_model(name)
+    path = None
     if pretrained_file is not None:
         path = Path(pretrained_file).expanduser()
         if not path.is_file():
             raise ModelFileError(f"{path}: pretrained weight file not found (model.pretrained_file)")
-        kwargs["pretrained_cfg_overlay"] = {"file": str(path)}
-        pretrained = True
+        pretrained = False  # the file is loaded below, checked tensor by tensor
     try:
         backbone = timm.create_model(name, pretrained=pretrained, num_classes=0, **kwargs)
     except (OSError, ConnectionError) as exc:
-        if pretrained_file is not None:
-            raise ModelFileError(f"{pretrained_file}: cannot load pretrained weights ({exc})") from None
         raise ModelFileError(
             f"could not fetch pretrained weights for '{name}' from the hub ({type(exc).__name__}); with no internet "
             "set model.pretrained_file=PATH to a local weight file, or model.pretrained=false"
         ) from None
-    except (RuntimeError, SafetensorError) as exc:
-        if pretrained_file is not None:
-            raise ModelFileError(
-                f"{pretrained_file}: weights do not fit '{name}' ({str(exc).splitlines()[0]})"
-            ) from None
-        raise
+    if path is not None:
+        load_weight_file(backbone, path, name)
     return use_small_image_stem(backbone, name) if stem == "cifar" else backbone
+
+
+_NESTED = ("state_dict", "model", "state_dict_ema", "model_ema")
+_PREFIXES = ("module.", "backbone.", "model.", "encoder.")
+
+
+def read_weight_file(path: Path) -> dict[str, torch.Tensor]:
+    """A flat name -> tensor dict from a ``.safetensors`` or ``torch.save`` file (never unpickling objects)."""
+    readers = (load_file, _torch_load) if path.suffix == ".safetensors" else (_torch_load, load_file)
+    problem = ""
+    for read in readers:
+        try:
+            state = read(path)
+            break
+        except Exception as exc:  # torch and safetensors raise many types for foreign or damaged files
+            problem = problem or str(exc).splitlines()[0][:200]
+    else:
+        raise ModelFileError(f"{path}: cannot read weights ({problem})")
+    for key in _NESTED:  # training checkpoints nest the weights
+        if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
+            state = state[key]
+            break
+    if not isinstance(state, Mapping) or not any(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelFileError(f"{path}: holds no named weight tensors")
+    return {str(k): v for k, v in state.items() if isinstance(v, torch.Tensor)}
+
+
+def _torch_load(path: Path) -> Any:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_weight_file(backbone: nn.Module, path: Path, name: str) -> None:
+    """Load ``path`` into ``backbone``; classifier tensors in the file are ignored, missing backbone tensors fail.
+
+    Names are matched as they are or without a wrapper prefix (``module.`` from DDP, ``backbone.`` from a dermkit
+    model, ``model.``, ``encoder.``), whichever matches more.
+    """
+    expected = backbone.state_dict()
+    state = read_weight_file(path)
+
+    def fitting(candidate: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in candidate.items() if k in expected and v.shape == expected[k].shape}
+
+    candidates = [state] + [{k.removeprefix(p): v for k, v in state.items()} for p in _PREFIXES]
+    matched = max((fitting(candidate) for candidate in candidates), key=len)
+    missing = [k for k in expected if k not in matched and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise ModelFileError(
+            f"{path}: weights do not fit '{name}': {len(missing)} of {len(expected)} backbone tensors missing or "
+            f"of another shape (e.g. {missing[0]})"
+        )
+    backbone.load_state_dict(matched, strict=False)
