@@ -19,7 +19,7 @@ from dermkit.errors import DataError
 
 CONTRACT_KEYS = {
     "source", "n_images", "class_names", "splits", "imbalance_ratio", "sizes", "modes", "formats",
-    "unreadable", "exact_duplicates", "near_duplicates", "leakage",
+    "unreadable", "exact_duplicates", "near_duplicates", "patients_across_splits", "leakage",
 }  # fmt: skip
 
 
@@ -129,7 +129,7 @@ def test_byte_identical_copy_across_splits_is_exact_leakage(tmp_path: Path) -> N
         {"paths": [str(copy), str(original)], "splits": ["test", "train"], "labels": ["a", "a"],
          "cross_split": True, "conflicting_labels": False}
     ]  # fmt: skip
-    assert result["leakage"] == {"exact": 1, "near": 0}
+    assert result["leakage"] == {"exact": 1, "near": 0, "patients": 0}
     assert result["near_duplicates"] == []  # identical files are not repeated as near duplicates
 
 
@@ -152,7 +152,7 @@ def test_one_file_listed_in_two_splits_is_exact_leakage(tmp_path: Path) -> None:
     )
     assert report.n_images == 3
     assert [(g.paths, g.splits) for g in report.exact_duplicates] == [((str(path), str(path)), ("test", "train"))]
-    assert report.leakage == {"exact": 1, "near": 0}
+    assert report.leakage == {"exact": 1, "near": 0, "patients": 0}
     assert calls[-1] == (2, 2) and len(calls) == 2  # each distinct file is read once
 
 
@@ -173,7 +173,7 @@ def test_resized_recompressed_copy_in_another_split_is_near_duplicate(tmp_path: 
     assert cross["cross_split"] and sorted(cross["splits"]) == ["test", "train"] and cross["distance"] <= 6
     assert found[frozenset((str(within), str(within_copy)))]["distance"] == 0  # so only cross-split priority...
     assert pairs[0] is cross  # ...puts the cross-split pair first
-    assert report.leakage == {"exact": 0, "near": 1}
+    assert report.leakage == {"exact": 0, "near": 1, "patients": 0}
     assert report.exact_duplicates == []
 
 
@@ -208,7 +208,9 @@ def test_summary_lines_report_balance_and_leakage(tmp_path: Path) -> None:
     assert lines[1].split() == ["class", "train", "test", "total"]
     assert "width 160..160 (median 160)" in text
     assert (
-        "melanoma" in text and "LEAKAGE: 1 exact groups and 0 near pairs span splits" in text and str(original) in text
+        "melanoma" in text
+        and "LEAKAGE: 1 exact groups, 0 near pairs and 0 patients span splits" in text
+        and str(original) in text
     )
     assert all(isinstance(line, str) and "\n" not in line for line in lines)
 
@@ -236,3 +238,12 @@ def test_bad_arguments_raise(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="max_distance"):
         audit_dataset(table, max_distance=-1)
     assert isinstance(audit_dataset(table, workers=1), AuditReport)
+
+
+def test_a_patient_in_two_splits_is_leakage(tmp_path: Path) -> None:
+    paths = [_save(tmp_path / f"{i}.jpg", _smooth(i), quality=90) for i in range(4)]
+    records = [Record(paths[0], 0, "train", group="P1"), Record(paths[1], 0, "test", group="P1"),
+               Record(paths[2], 1, "train", group="P2"), Record(paths[3], 1, "train", group=None)]  # fmt: skip
+    report = audit_dataset(ImageTable(records, ["a", "b"], source="t"), near_duplicates=False)
+    assert report.patients_across_splits == ["P1"] and report.leakage["patients"] == 1
+    assert "patients (lesions) in several splits: 1, e.g. P1" in "\n".join(report.summary_lines())

@@ -210,3 +210,15 @@ def test_split_without_val_removes_a_stale_val_manifest(tmp_path: Path) -> None:
     report = split_dataset(read_dataset(root), out, val=0.0, test=0.2)
     assert not (out / "val.csv").exists() and "val" not in report.files
     assert read_dataset(out).splits == ["train", "test"]
+
+
+def test_split_keeps_known_patient_ids_together_without_group_by(tmp_path: Path) -> None:
+    table = read_dataset(_patient_manifest(tmp_path))
+    assert all(record.group for record in table.records)  # the reader recognised patient_id
+    report = split_dataset(table, tmp_path / "lists", val=0.2, test=0.2, seed=3)
+    assert report.groups == 24
+    splits_of_patient: dict[str, set[str]] = defaultdict(set)
+    for split in ("train", "val", "test"):
+        for row in _rows(tmp_path / "lists" / f"{split}.csv"):
+            splits_of_patient[row["patient_id"]].add(split)
+    assert len(splits_of_patient) == 24 and all(len(s) == 1 for s in splits_of_patient.values())

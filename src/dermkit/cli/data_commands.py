@@ -40,14 +40,17 @@ def split(
     val: float = typer.Option(0.05, min=0.0, max=0.9, help="Fraction of images for validation."),
     test: float = typer.Option(0.1, min=0.0, max=0.9, help="Fraction of images for testing."),
     seed: int = typer.Option(0, min=0, help="Random seed."),
-    group_by: str | None = typer.Option(None, help="Manifest column whose groups stay in one split (patient_id)."),
+    group_by: str | None = typer.Option(
+        None, help="Column whose groups stay in one split (default: the patient/lesion ids the dataset has)."
+    ),
 ) -> None:
     """Write stratified train/val/test CSV manifests; patients (--group-by) and identical files never straddle."""
     table = read_dataset(data)
     report = split_dataset(table, out, val=val, test=test, seed=seed, group_by=group_by)
     console.print(counts_table(f"split of {table.source}", report.class_names, report.counts))
     if report.groups is not None:
-        console.print(f"{report.groups} groups by '{group_by}', each within one split")
+        by = f"'{group_by}'" if group_by else "the dataset's patient/lesion ids"
+        console.print(f"{report.groups} groups by {by}, each within one split")
     if report.duplicates:
         copies = sum(len(group) for group in report.duplicates)
         console.print(

@@ -17,10 +17,18 @@ import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dermkit.data.audit_findings import (
+    ExactDuplicate,
+    NearDuplicate,
+    UnreadableImage,
+    balance_table,
+    format_counts,
+    format_splits,
+)
 from dermkit.data.duplicates import exact_duplicate_groups, near_duplicate_pairs, perceptual_hash
 from dermkit.data.io import ImageInfo, load_image, probe_image
 from dermkit.data.records import ImageTable, Record
@@ -32,53 +40,6 @@ DECODE_MIN_SIZE = 64  # JPEGs decode at 1/2..1/8 scale while both sides stay >= 
 _SPLIT_ORDER = ("train", "val", "test")
 _SHOWN = 3  # examples of each problem in summary_lines
 _ByPath = dict[Path, list[Record]]  # the records of each distinct file
-
-
-@dataclass(frozen=True)
-class UnreadableImage:
-    """A file that could not be read; ``error`` is the reason alone (the path is its own field)."""
-
-    path: str
-    error: str
-
-
-@dataclass(frozen=True)
-class ExactDuplicate:
-    """Records of byte-identical files (or of one file listed twice); ``splits`` and ``labels`` follow ``paths``."""
-
-    paths: tuple[str, ...]
-    splits: tuple[str | None, ...]
-    labels: tuple[str | None, ...]
-
-    @property
-    def cross_split(self) -> bool:
-        return len({split for split in self.splits if split is not None}) > 1
-
-    @property
-    def conflicting_labels(self) -> bool:
-        return len({label for label in self.labels if label is not None}) > 1
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"paths": list(self.paths), "splits": list(self.splits), "labels": list(self.labels),
-                "cross_split": self.cross_split, "conflicting_labels": self.conflicting_labels}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class NearDuplicate:
-    """Two records whose perceptual hashes differ in ``distance`` bits (their files are not identical)."""
-
-    a: str
-    b: str
-    distance: int
-    splits: tuple[str | None, str | None]
-
-    @property
-    def cross_split(self) -> bool:
-        return None not in self.splits and self.splits[0] != self.splits[1]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"a": self.a, "b": self.b, "distance": self.distance, "splits": list(self.splits),
-                "cross_split": self.cross_split}  # fmt: skip
 
 
 @dataclass
@@ -111,12 +72,14 @@ class AuditReport:
     decoded: bool = True
     near_checked: bool = True
     max_distance: int = 6
+    patients_across_splits: list[str] = field(default_factory=list)
 
     @property
     def leakage(self) -> dict[str, int]:
-        """Exact-duplicate groups and near-duplicate pairs that span more than one split."""
+        """Exact-duplicate groups, near-duplicate pairs and patient (lesion) ids that span more than one split."""
         return {"exact": sum(g.cross_split for g in self.exact_duplicates),
-                "near": sum(p.cross_split for p in self.near_duplicates)}  # fmt: skip
+                "near": sum(p.cross_split for p in self.near_duplicates),
+                "patients": len(self.patients_across_splits)}  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain JSON types (no numpy scalars, no NaN), every entry kept."""
@@ -128,35 +91,39 @@ class AuditReport:
             "unreadable": [asdict(item) for item in self.unreadable],
             "exact_duplicates": [group.to_dict() for group in self.exact_duplicates],
             "near_duplicates": [pair.to_dict() for pair in self.near_duplicates],
-            "leakage": self.leakage,
+            "patients_across_splits": list(self.patients_across_splits), "leakage": self.leakage,
         }  # fmt: skip
 
     def summary_lines(self) -> list[str]:
         """A short plain-text summary for the terminal; lists show their first few entries only."""
         leak, exact, near = self.leakage, self.exact_duplicates, self.near_duplicates
         lines = [f"{self.source or 'dataset'}: {self.n_images} images, {len(self.class_names)} classes"]
-        lines += _balance_table(self.class_names, self.splits)
+        lines += balance_table(self.class_names, self.splits)
         if self.class_names:
             ratio = "n/a (a class is empty)" if self.imbalance_ratio is None else f"{self.imbalance_ratio:.2f}"
             lines.append(f"imbalance ratio (largest / smallest class): {ratio}")
         if self.sizes["width"]["min"] is not None:
             lines.append("sizes: " + ", ".join(f"{k} {v['min']:g}..{v['max']:g} (median {v['median']:g})"
                                                for k, v in self.sizes.items()))  # fmt: skip
-        lines.append(f"modes: {_counts(self.modes)}; formats: {_counts(self.formats)}")
+        lines.append(f"modes: {format_counts(self.modes)}; formats: {format_counts(self.formats)}")
         check = "header + full decode" if self.decoded else "header only: truncated pixel data is not detected"
         lines.append(f"unreadable: {len(self.unreadable)} ({check})")
         lines += [f"  {item.path}: {item.error}" for item in self.unreadable[:_SHOWN]]
         conflicts = sum(group.conflicting_labels for group in exact)
         lines.append(f"exact duplicates: {len(exact)} groups, {leak['exact']} cross-split, {conflicts} label conflicts")
-        lines += [f"  {_where(g.splits)} {' == '.join(g.paths)}" for g in exact[:_SHOWN]]
+        lines += [f"  {format_splits(g.splits)} {' == '.join(g.paths)}" for g in exact[:_SHOWN]]
         if self.near_checked:
             lines.append(f"near duplicates (d <= {self.max_distance}): {len(near)} pairs, {leak['near']} cross-split")
-            lines += [f"  {_where(p.splits)} d={p.distance} {p.a} ~ {p.b}" for p in near[:_SHOWN]]
+            lines += [f"  {format_splits(p.splits)} d={p.distance} {p.a} ~ {p.b}" for p in near[:_SHOWN]]
         else:
             lines.append("near duplicates: not checked (needs decoding)")
-        if not (leak["exact"] or leak["near"]):
+        if leak["patients"]:
+            shown = ", ".join(self.patients_across_splits[:_SHOWN])
+            lines.append(f"patients (lesions) in several splits: {leak['patients']}, e.g. {shown}")
+        if not any(leak.values()):
             return [*lines, "leakage: none found"]
-        return [*lines, f"LEAKAGE: {leak['exact']} exact groups and {leak['near']} near pairs span splits"]
+        return [*lines, f"LEAKAGE: {leak['exact']} exact groups, {leak['near']} near pairs and {leak['patients']} "
+                        "patients span splits"]  # fmt: skip
 
 
 def audit_dataset(
@@ -213,7 +180,17 @@ def audit_dataset(
         exact_duplicates=_exact_entries(groups, by_path, table.class_names),
         near_duplicates=_near_pairs(hashes, groups, by_path, max_distance) if check_near else [],
         decoded=decode, near_checked=check_near, max_distance=max_distance,
+        patients_across_splits=_patients_across_splits(table.records),
     )  # fmt: skip
+
+
+def _patients_across_splits(records: Sequence[Record]) -> list[str]:
+    """Patient (lesion) ids whose images sit in more than one split: the same person seen in training and test."""
+    splits_of: dict[str, set[str]] = {}
+    for record in records:
+        if record.group and record.split:
+            splits_of.setdefault(str(record.group), set()).add(record.split)
+    return sorted(group for group, splits in splits_of.items() if len(splits) > 1)
 
 
 def _inspect(path: str, *, decode: bool, want_hash: bool) -> tuple[ImageInfo | None, int | None, str | None]:
@@ -274,25 +251,3 @@ def _size_stats(infos: Sequence[ImageInfo]) -> dict[str, dict[str, float | int |
 
 def _tally(values: Iterable[str]) -> dict[str, int]:
     return dict(Counter(values).most_common())
-
-
-def _balance_table(class_names: Sequence[str], splits: dict[str, list[int]]) -> list[str]:
-    """Rows of images per class, one column per split (and a total when there are several)."""
-    total = len(splits) > 1
-    columns = [*splits, "total"] if total else list(splits)
-    rows = [[counts[k] for counts in splits.values()] for k in range(len(class_names))]
-    rows = [[*row, sum(row)] if total else row for row in rows]
-    width = max([5, *(len(name) for name in class_names)])
-    cells = [max(len(column), 6) for column in columns]
-    lines = ["class".ljust(width) + "".join(f"  {c:>{w}}" for c, w in zip(columns, cells, strict=True))]
-    for name, row in zip(class_names, rows, strict=True):
-        lines.append(name.ljust(width) + "".join(f"  {v:>{w}}" for v, w in zip(row, cells, strict=True)))
-    return lines
-
-
-def _counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{key} {value}" for key, value in counts.items()) or "none"
-
-
-def _where(splits: Sequence[str | None]) -> str:
-    return "[" + ", ".join(split or "-" for split in splits) + "]"

@@ -38,9 +38,11 @@ class SplitReport:
 
 
 def _group_ids(table: ImageTable, group_by: str | None) -> list[str | None] | None:
-    if group_by is None:
-        return None
-    return table.column_values(group_by)
+    """The column's values; without ``group_by``, the patient/lesion ids the dataset reader found, if any."""
+    if group_by is not None:
+        return table.column_values(group_by)
+    known = [record.group for record in table.records]
+    return known if any(known) else None
 
 
 def split_dataset(
@@ -60,7 +62,8 @@ def split_dataset(
         val: fraction of images for validation.
         test: fraction of images for testing.
         seed: makes the split reproducible.
-        group_by: a manifest column (e.g. ``patient_id``, ``lesion_id``) whose groups must stay in one split.
+        group_by: a manifest column (e.g. ``patient_id``, ``lesion_id``) whose groups must stay in one split;
+            None keeps together the patient (or lesion) ids the dataset's reader knows (``Record.group``).
 
     Returns:
         The written files, per-split class counts and the duplicate groups found.

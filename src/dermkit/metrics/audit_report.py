@@ -66,13 +66,16 @@ def render_audit_html(audit: dict) -> str:
     """
     names = [str(c) for c in audit.get("class_names") or []]
     leak = audit.get("leakage") or {}
-    n_leak = int(leak.get("exact") or 0) + int(leak.get("near") or 0)
+    n_leak = sum(int(leak.get(key) or 0) for key in ("exact", "near", "patients"))
     body = f"<p>{_e(audit.get('source', 'unknown source'))}: {_e(audit.get('n_images', '?'))} images.</p>"
+    patients = audit.get("patients_across_splits") or []
     body += (
         f'<p class="warn">Leakage: {_e(leak.get("exact", 0))} exact and {_e(leak.get("near", 0))} near-duplicate '
-        "groups span more than one split.</p>"
+        f"groups and {_e(leak.get('patients', 0))} patients span more than one split"
+        + (f" (e.g. {_e(', '.join(map(str, patients[:5])))})" if patients else "")
+        + ".</p>"
         if n_leak
-        else '<p class="ok">No duplicates across splits.</p>'
+        else '<p class="ok">No duplicates or patients across splits.</p>'
     )
     splits = audit.get("splits") or {}
     if splits and names:
