@@ -11,6 +11,7 @@ this object: the engine unpacks it into the typed keyword arguments of the ``cre
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dermkit.errors import ConfigError
+from dermkit.overrides import deep_merge, parse_overrides
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -159,54 +161,6 @@ class RunConfig(_Section):
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
 
 
-def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """Turn ``["data.root=x", "trainer.max_epochs=3"]`` into a nested dict; values are parsed as YAML scalars."""
-    nested: dict[str, Any] = {}
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"override '{item}' is not of the form key=value (e.g. trainer.max_epochs=5)")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            value = raw
-        value = _number_or_text(value)
-        node = nested
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"override '{item}': '{part}' is a value, not a section")
-            node = child
-        node[parts[-1]] = value
-    return nested
-
-
-def _number_or_text(value: Any) -> Any:
-    """YAML 1.1 reads ``1e-3`` (no dot) as text; turn such text, also inside lists and dicts, into a float."""
-    if isinstance(value, str):
-        try:
-            return float(value) if any(ch.isdigit() for ch in value) else value
-        except ValueError:
-            return value
-    if isinstance(value, list):
-        return [_number_or_text(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _number_or_text(item) for key, item in value.items()}
-    return value
-
-
-def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """Return ``base`` with ``update`` merged in recursively (dicts merge, everything else replaces)."""
-    merged = dict(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
@@ -279,6 +233,38 @@ def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] 
     if config.name is None and path is not None:
         config.name = Path(path).stem
     return config
+
+
+READER_KEYS = ("format", "class_names", "path_column", "label_column", "split_column", "group_column", "images_dir")
+"""The ``data.*`` keys that say how a dataset is read (rather than trained on); commands that read data take them."""
+
+
+def reader_options(data: DataConfig | Mapping[str, Any] | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Keyword options of :func:`dermkit.data.read_dataset` from a data config and/or ``data.KEY=VALUE`` overrides.
+
+    Args:
+        data: the ``data`` section of a run's config (e.g. the one stored in ``model.json``): its reader keys are
+            the defaults.
+        overrides: ``data.images_dir=../images``, ``data.class_names=[benign,malignant]``...; other keys are an error
+            listing the valid ones.
+
+    Returns:
+        ``{key: value}`` for the reader keys that are set.
+    """
+    base = data.model_dump() if isinstance(data, DataConfig) else dict(data or {})
+    chosen = {key: base.get(key) for key in READER_KEYS}
+    given = parse_overrides(list(overrides)).get("data", {})
+    unknown = sorted(set(parse_overrides(list(overrides))) - {"data"}) + sorted(set(given) - set(READER_KEYS))
+    if unknown:
+        valid = ", ".join(f"data.{key}" for key in READER_KEYS)
+        raise ConfigError(f"unknown dataset option '{unknown[0]}'; valid: {valid}")
+    try:
+        checked = DataConfig(**given)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise ConfigError(f"data.{'.'.join(map(str, error['loc']))}: {error['msg']}") from None
+    chosen.update({key: getattr(checked, key) for key in given})
+    return {key: value for key, value in chosen.items() if value is not None}
 
 
 def dump(config: RunConfig) -> str:

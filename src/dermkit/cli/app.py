@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+READER_OPTIONS_HELP = "Reader options: data.images_dir=DIR, data.path_column=NAME, data.class_names=[a,b]..."
+
 app = typer.Typer(
     name="dermkit",
     help="From a folder of skin images to a trained, evaluated, explained and deployable classifier.",

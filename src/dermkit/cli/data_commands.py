@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from dermkit.cli.app import app, console, counts_table
+from dermkit.config import reader_options
 from dermkit.data import read_dataset
 from dermkit.data.split_manifests import split_dataset
 from dermkit.data.synthetic import make_synthetic_dataset
@@ -36,6 +37,11 @@ def synth(
 @app.command()
 def split(
     data: Path = typer.Argument(..., help="Dataset: class folders, split folders, a CSV manifest or list files."),
+    options: list[str] | None = typer.Argument(
+        None,
+        help="Reader options: data.images_dir=DIR, data.path_column=NAME, data.class_names=[a,b]...",
+        show_default=False,
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for train.csv, val.csv and test.csv."),
     val: float = typer.Option(0.05, min=0.0, max=0.9, help="Fraction of images for validation."),
     test: float = typer.Option(0.1, min=0.0, max=0.9, help="Fraction of images for testing."),
@@ -45,7 +51,7 @@ def split(
     ),
 ) -> None:
     """Write stratified train/val/test CSV manifests; patients (--group-by) and identical files never straddle."""
-    table = read_dataset(data)
+    table = read_dataset(data, **reader_options(None, options or ()))
     report = split_dataset(table, out, val=val, test=test, seed=seed, group_by=group_by)
     console.print(counts_table(f"split of {table.source}", report.class_names, report.counts))
     if report.groups is not None:
@@ -69,6 +75,11 @@ def split(
 @app.command()
 def audit(
     data: Path = typer.Argument(..., help="Dataset (any supported layout)."),
+    options: list[str] | None = typer.Argument(
+        None,
+        help="Reader options: data.images_dir=DIR, data.path_column=NAME, data.class_names=[a,b]...",
+        show_default=False,
+    ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Folder for audit.json and audit.html."),
     decode: bool = typer.Option(True, help="Fully decode every image (finds truncated files); --no-decode: headers."),
     near: bool = typer.Option(True, help="Search near duplicates (perceptual hash); needs --decode."),
@@ -80,7 +91,7 @@ def audit(
     """Audit a dataset: class balance, sizes and modes, unreadable files, duplicates and leakage across splits."""
     from dermkit.data.audit import audit_dataset
 
-    table = read_dataset(data)
+    table = read_dataset(data, **reader_options(None, options or ()))
     report = audit_dataset(table, near_duplicates=near and decode, max_distance=max_distance, decode=decode,
                            workers=workers)  # fmt: skip
     for line in report.summary_lines():

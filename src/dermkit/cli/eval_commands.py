@@ -7,7 +7,9 @@ from pathlib import Path
 import typer
 
 from dermkit.cli.app import app, console
+from dermkit.config import reader_options
 from dermkit.data.inputs import collect_images
+from dermkit.errors import ConfigError
 from dermkit.metrics.classification import format_summary
 
 
@@ -58,6 +60,11 @@ def _subgroup_lines(metrics: dict) -> list[str]:
 def evaluate(
     model: Path = typer.Argument(..., help="Run folder or model.json."),
     data: Path = typer.Argument(..., help="Labelled dataset (any supported layout)."),
+    options: list[str] | None = typer.Argument(
+        None,
+        help="Reader options: data.images_dir=DIR, data.path_column=NAME, data.class_names=[a,b]...",
+        show_default=False,
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for metrics.json, predictions.csv, report.html."),
     split: str = typer.Option("auto", help="auto (test, else val, else all), train, val, test or all."),
     choose_threshold: str | None = typer.Option(
@@ -82,7 +89,7 @@ def evaluate(
     run = evaluate_to_folder(model, data, out, split=split, batch_size=batch_size, num_workers=num_workers, tta=tta,
                              bootstrap=bootstrap, group_by=group_by, class_map=class_map,
                              choose_threshold=choose_threshold, save=save, report=report, audit=audit,
-                             seed=seed)  # fmt: skip
+                             seed=seed, data_options=options or ())  # fmt: skip
     metrics = run.evaluation.metrics
     mode = metrics["tta"]
     console.print(f"{data}: {run.description}" + (f", test-time augmentation: {mode}" if mode != "none" else ""))
@@ -105,6 +112,11 @@ def evaluate(
 def calibrate(
     model: Path = typer.Argument(..., help="Run folder or model.json."),
     data: Path = typer.Argument(..., help="Held-out labelled data (its val split is used when it has one)."),
+    options: list[str] | None = typer.Argument(
+        None,
+        help="Reader options: data.images_dir=DIR, data.path_column=NAME, data.class_names=[a,b]...",
+        show_default=False,
+    ),
     split: str = typer.Option("auto", help="auto (val), val, test, train or all."),
     class_map: str | None = typer.Option(None, help="Rename data classes: melanoma=malignant,nevus=benign."),
     dry_run: bool = typer.Option(False, help="Fit and report, but do not store the temperature."),
@@ -115,7 +127,7 @@ def calibrate(
     from dermkit.inference.pipeline import calibrate_model
 
     run = calibrate_model(model, data, split=split, batch_size=batch_size, num_workers=num_workers,
-                          class_map=class_map, save=not dry_run)  # fmt: skip
+                          class_map=class_map, save=not dry_run, data_options=options or ())  # fmt: skip
     result = run.result
     console.print(f"temperature scaling on {data}: {run.description}")
     console.print(f"temperature  {result.temperature:.4f}")
@@ -151,8 +163,12 @@ def predict(
     from dermkit.inference.outputs import predict_to_csv
     from dermkit.inference.predictor import Predictor
 
+    paths = [item for item in inputs if not (str(item).startswith("data.") and "=" in str(item))]
+    options = reader_options(None, [str(item) for item in inputs if item not in paths])
+    if set(options) - {"path_column"}:
+        raise ConfigError("predict takes one reader option, data.path_column=NAME (the image column of a CSV)")
     predictor = Predictor.from_checkpoint(model, tta=tta)
-    records = collect_images(inputs)
+    records = collect_images(paths, options.get("path_column"))
     if not records:
         console.print("no images found in the given paths")
         raise typer.Exit(1)

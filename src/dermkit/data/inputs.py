@@ -10,8 +10,10 @@ from dermkit.data.manifests import read_csv_manifest
 from dermkit.data.records import Record
 
 
-def collect_images(inputs: Sequence[str | Path]) -> list[Record]:
+def collect_images(inputs: Sequence[str | Path], path_column: str | None = None) -> list[Record]:
     """One record per image, in the order given (folders sorted, manifests in row order).
+
+    ``path_column`` names the image column of CSV manifests whose column is not one of the usual spellings.
 
     A path that does not exist or is not an image still yields a record: prediction reports it as an error row
     instead of stopping, so one bad entry never costs the others.
@@ -22,7 +24,7 @@ def collect_images(inputs: Sequence[str | Path]) -> list[Record]:
         if path.is_dir():
             records.extend(Record(path=file) for file in image_files(path))
         elif path.is_file() and path.suffix.lower() == ".csv":
-            table = read_csv_manifest(path, ReadOptions(check_files=False, paths_only=True))
+            table = read_csv_manifest(path, ReadOptions(path_column=path_column, check_files=False, paths_only=True))
             records.extend(Record(path=record.path, meta=record.meta) for record in table.records)
         else:
             records.append(Record(path=path))

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dermkit.config import reader_options
 from dermkit.data import read_dataset
+from dermkit.data.records import ImageTable
 from dermkit.errors import ConfigError, DataError
 from dermkit.fileio import write_json
 from dermkit.inference.calibrate import CalibrationResult, fit_calibration
 from dermkit.inference.evaluate import Evaluation, evaluate, parse_class_map, select_split
 from dermkit.inference.predictor import Predictor
 from dermkit.inference.thresholds import parse_rule
-from dermkit.models.artifact import resolve_model_dir, write_spec
+from dermkit.models.artifact import ModelSpec, resolve_model_dir, write_spec
 
 
 @dataclass
@@ -25,6 +28,15 @@ class EvaluationRun:
     description: str
     files: dict[str, Path] = field(default_factory=dict)
     threshold_saved: bool = False
+
+
+def read_model_data(spec: ModelSpec, data: str | Path, data_options: Sequence[str] = ()) -> ImageTable:
+    """Read labelled data for a model: reading the data it was trained on reuses the training run's reader options
+    (``data.images_dir``, columns, ``data.class_names`` for index labels); ``data_options`` add to or replace them."""
+    trained = (spec.training.get("config") or {}).get("data") or {}
+    root = trained.get("root")
+    same = root is not None and Path(root).expanduser().resolve() == Path(data).expanduser().resolve()
+    return read_dataset(data, **reader_options(trained if same else None, data_options))
 
 
 def evaluate_to_folder(
@@ -44,19 +56,21 @@ def evaluate_to_folder(
     report: bool = False,
     audit: bool = False,
     seed: int = 0,
+    data_options: Sequence[str] = (),
 ) -> EvaluationRun:
     """Evaluate ``model`` on ``data`` and write ``metrics.json``, ``predictions.csv`` (and ``report.html`` plus the
     model's ``MODEL_CARD.md`` with ``report``); ``save`` stores a chosen threshold in the model's ``model.json``.
 
     Arguments mirror ``dermkit evaluate``'s options (see :func:`dermkit.inference.evaluate.evaluate`); ``audit``
-    audits the whole dataset (every split: leakage is across splits) into ``audit.json`` and the report.
+    audits the whole dataset (every split: leakage is across splits) into ``audit.json`` and the report;
+    ``data_options`` are ``data.KEY=VALUE`` reader options (see :func:`read_model_data`).
     """
     out = Path(out)
     if save and not choose_threshold:
         raise ConfigError("--save stores the threshold chosen by --choose-threshold (e.g. recall=0.999); none given")
     rule = parse_rule(choose_threshold) if choose_threshold else None
     predictor = Predictor.from_checkpoint(model, tta=tta)
-    dataset = read_dataset(data)
+    dataset = read_model_data(predictor.spec, data, data_options)
     table, description = select_split(dataset, split)
     evaluation = evaluate(predictor, table, batch_size=batch_size, num_workers=num_workers,
                           class_map=parse_class_map(class_map), bootstrap=bootstrap, group_by=group_by, seed=seed,
@@ -128,6 +142,7 @@ def calibrate_model(
     num_workers: int = 2,
     class_map: str | None = None,
     save: bool = True,
+    data_options: Sequence[str] = (),
 ) -> CalibrationRun:
     """Fit temperature scaling on held-out labelled data and (with ``save``) store it in ``model.json``.
 
@@ -136,7 +151,7 @@ def calibrate_model(
     threshold is carried over (:func:`carry_threshold`) so the model's decisions do not change.
     """
     predictor = Predictor.from_checkpoint(model)
-    table = read_dataset(data)
+    table = read_model_data(predictor.spec, data, data_options)
     if split == "auto" and table.splits and "val" not in table.splits:
         raise DataError(f"{table.source}: no val split to calibrate on; pass --split NAME for held-out data")
     table, description = select_split(table, split, prefer=("val",))

@@ -1,0 +1,59 @@
+"""``key=value`` overrides: the dotted command-line form of a nested config (``trainer.max_epochs=5``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from dermkit.errors import ConfigError
+
+__all__ = ["deep_merge", "parse_overrides"]
+
+
+def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Turn ``["data.root=x", "trainer.max_epochs=3"]`` into a nested dict; values are parsed as YAML scalars."""
+    nested: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override '{item}' is not of the form key=value (e.g. trainer.max_epochs=5)")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        value = _number_or_text(value)
+        node = nested
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override '{item}': '{part}' is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    return nested
+
+
+def _number_or_text(value: Any) -> Any:
+    """YAML 1.1 reads ``1e-3`` (no dot) as text; turn such text, also inside lists and dicts, into a float."""
+    if isinstance(value, str):
+        try:
+            return float(value) if any(ch.isdigit() for ch in value) else value
+        except ValueError:
+            return value
+    if isinstance(value, list):
+        return [_number_or_text(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _number_or_text(item) for key, item in value.items()}
+    return value
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Return ``base`` with ``update`` merged in recursively (dicts merge, everything else replaces)."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
