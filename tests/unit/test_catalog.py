@@ -18,7 +18,6 @@ EXPECTED = {
     "acne04", "sd198", "melanoma-kaggle", "skin-two-class",
 }  # fmt: skip
 #: Recipes DESIGN.md plans for the methods whose readers or tasks are still to come.
-PLANNED_RECIPES = {"isic2019_teacher", "acne04_ldl", "sd198_spbl"}
 
 
 def test_catalogue_lists_every_dataset_once() -> None:
@@ -40,7 +39,7 @@ def test_format_catalog_mentions_each_entry_and_omits_unknown_sizes() -> None:
     assert len(blocks) == len(DATASETS)
     for info, block in zip(DATASETS, blocks, strict=True):
         assert block.startswith(info.name)
-        assert info.example in block and info.how_to_get in block
+        assert (info.example or "planned (reader and recipe to come)") in block and info.how_to_get in block
         assert ("size:" in block) == (info.size is not None)
     assert "reader planned" in text
 
@@ -57,6 +56,9 @@ def test_known_sizes_and_sources_are_stated() -> None:
 
 @pytest.mark.parametrize("info", DATASETS, ids=lambda info: info.name)
 def test_each_example_is_a_train_command_whose_overrides_validate(info: DatasetInfo) -> None:
+    if info.example is None:
+        assert "planned" in info.description  # the reader is still to come, and the entry says so
+        return
     words = shlex.split(info.example)
     assert words[:2] == ["dermkit", "train"]
     recipe = words[2]
@@ -64,8 +66,6 @@ def test_each_example_is_a_train_command_whose_overrides_validate(info: DatasetI
     overrides = words[3:]
     assert any(word.startswith("data.root=") for word in overrides)
     stem = recipe.removeprefix("configs/").removesuffix(".yaml")
-    if stem in PLANNED_RECIPES:
-        return
     assert (RECIPE_DIR / f"{stem}.yaml").is_file()
     assert config.load(RECIPE_DIR / f"{stem}.yaml", overrides).data.root is not None
 

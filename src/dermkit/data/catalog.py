@@ -30,7 +30,7 @@ class DatasetInfo:
         classes: the classes (count and names) as dermkit reads them.
         size: number of images, or None when not certain.
         how_to_get: where to download or request it.
-        example: one command that trains on it.
+        example: one command that trains on it; None while its reader or recipe is still planned.
     """
 
     name: str
@@ -39,7 +39,7 @@ class DatasetInfo:
     classes: str
     size: str | None
     how_to_get: str
-    example: str
+    example: str | None
 
 
 DATASETS: list[DatasetInfo] = [
@@ -96,7 +96,7 @@ DATASETS: list[DatasetInfo] = [
         "8: AK, BCC, BKL, DF, MEL, NV, SCC, VASC (alphabetical; the UNK column is not a training class)",
         "25,331 training images",
         "challenge.isic-archive.com/data/#2019 (ISIC_2019_Training_Input.zip, ground truth and metadata CSVs)",
-        "dermkit train configs/isic2019_teacher.yaml data.root=~/data/isic2019/ISIC_2019_Training_GroundTruth.csv",
+        "dermkit train configs/binary_resnet50.yaml data.root=~/data/isic2019/ISIC_2019_Training_GroundTruth.csv",
     ),
     DatasetInfo(
         "isic2020", "isic",
@@ -113,14 +113,14 @@ DATASETS: list[DatasetInfo] = [
         "NNEW_test_k.txt lists (reader planned).",
         "4 severity grades (Hayashi 0-3) plus lesion counts", "1,457 images",
         "github.com/xpwu95/LDL (links to the data)",
-        "dermkit train configs/acne04_ldl.yaml data.root=~/data/ACNE04",
+        None,
     ),
     DatasetInfo(
         "sd198", "sd198",
         "SD-198 clinical skin-disease photographs, long-tailed (reader planned).",
         "198 skin diseases", "6,584 images",
         "cv.nankai.edu.cn/projects/sd-198/ (on request)",
-        "dermkit train configs/sd198_spbl.yaml data.root=~/data/SD-198",
+        None,
     ),
     DatasetInfo(
         "melanoma-kaggle", "split_folders",
@@ -163,6 +163,6 @@ def format_catalog(datasets: list[DatasetInfo] | None = None) -> str:
         lines = [f"{info.name}  ({reader})", f"  {info.description}", f"  classes: {info.classes}"]
         if info.size:
             lines.append(f"  size: {info.size}")
-        lines += [f"  get it: {info.how_to_get}", f"  example: {info.example}"]
+        lines += [f"  get it: {info.how_to_get}", f"  example: {info.example or 'planned (reader and recipe to come)'}"]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
