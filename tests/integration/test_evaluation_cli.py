@@ -150,6 +150,9 @@ def test_calibrate_refuses_data_without_a_val_split(setup, capsys) -> None:
     assert json.loads((model / "model.json").read_text())["decision"]["temperature"] == 1.0
     assert main(["calibrate", str(setup["run"]), str(setup["lists"] / "test.csv"), "--split", "val"]) == 2
     assert "no 'val' split" in capsys.readouterr().err
+    args = ["calibrate", str(model), str(no_val), "--split", "test", "--dry-run", "--num-workers", "0"]
+    assert main(args) == 0
+    assert "warning: fitted on test images" in capsys.readouterr().out
 
 
 def test_threshold_chosen_with_tta_is_applied_with_the_same_tta(setup, capsys) -> None:
@@ -189,6 +192,7 @@ def test_threshold_chosen_with_tta_is_applied_with_the_same_tta(setup, capsys) -
         (["--save"], "--save stores the threshold chosen by --choose-threshold"),
         (["--tta", "rot"], "unknown test-time augmentation 'rot'"),
         (["--bootstrap", "-5"], "--bootstrap"),
+        (["--bootstrap", "10"], "a 95% interval needs at least 100 resamples"),
         (["--batch-size", "0"], "--batch-size"),
     ],
 )
@@ -306,7 +310,7 @@ def test_report_holds_every_section_and_the_model_card_is_written(setup, capsys)
         str(out),
         "--report",
         "--bootstrap",
-        "50",
+        "100",
         "--group-by",
         "fitzpatrick",
         "--audit",
@@ -380,3 +384,22 @@ def test_group_by_unknown_column_lists_the_columns(setup, capsys) -> None:
     ]
     assert main(args) == 2
     assert "no column 'skin'; columns: fitzpatrick, patient_id" in capsys.readouterr().err
+
+
+def test_re_evaluating_without_report_removes_the_stale_report(setup, capsys) -> None:
+    out = setup["root"] / "eval_again"
+    base = ["evaluate", str(setup["run"]), str(setup["lists"]), "--out", str(out), "--num-workers", "0"]
+    assert main([*base, "--report"]) == 0 and (out / "report.html").is_file()
+    assert main(base) == 0 and not (out / "report.html").exists()
+    assert (out / "metrics.json").is_file()
+
+
+def test_predict_without_images_is_an_error_and_all_unreadable_exits_1(setup, tmp_path, capsys) -> None:
+    (tmp_path / "empty").mkdir()
+    assert main(["predict", str(setup["run"]), str(tmp_path / "empty"), "--out", str(tmp_path / "p.csv")]) == 2
+    assert "no images found in" in capsys.readouterr().err
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "x.jpg").write_bytes(b"not an image")
+    out = tmp_path / "bad.csv"
+    assert main(["predict", str(setup["run"]), str(tmp_path / "bad"), "--out", str(out), "--num-workers", "0"]) == 1
+    assert "x.jpg" in out.read_text()

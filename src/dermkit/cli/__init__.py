@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 user or usage error, 130 interrupted)."""
     _configure_logging()
     try:
-        app(args=argv, prog_name="dermkit", standalone_mode=False)
+        status = app(args=argv, prog_name="dermkit", standalone_mode=False)
     except (DermkitError, RegistryError) as exc:
         for line in str(exc).splitlines() or [type(exc).__name__]:
             print(f"error: {line}", file=sys.stderr)
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             exc.show()
             return exc.exit_code
         raise
-    return 0
+    return status if isinstance(status, int) else 0  # click returns typer.Exit's code when not standalone
 
 
 __all__ = ["app", "main"]

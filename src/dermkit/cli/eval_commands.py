@@ -9,7 +9,7 @@ import typer
 from dermkit.cli.app import app, console
 from dermkit.config import reader_options
 from dermkit.data.inputs import collect_images
-from dermkit.errors import ConfigError
+from dermkit.errors import ConfigError, DataError
 from dermkit.metrics.classification import format_summary
 
 
@@ -99,7 +99,8 @@ def evaluate(
     decision = metrics.get("decision") or {}
     if choose_threshold:
         saved = "saved to model.json" if run.threshold_saved else "not saved (add --save)"
-        console.print(f"threshold {decision['threshold']:.6g} ({decision['threshold_source']}), {saved}")
+        console.print(f"threshold {decision['threshold']:.6g} ({decision['threshold_source']}; midway below the "
+                      f"operating point's score, same decisions on this data), {saved}")  # fmt: skip
     for warning in metrics.get("warnings", []):
         console.print(f"warning: {warning}")
     if metrics.get("unreadable"):
@@ -135,6 +136,8 @@ def calibrate(
     console.print(f"ECE (15 bins) {result.ece_before:.4f} -> {result.ece_after:.4f}")
     if run.threshold_before is not None and run.threshold_after != run.threshold_before:
         console.print(f"threshold    {run.threshold_before:.6g} -> {run.threshold_after:.6g} (same decisions)")
+    for warning in run.warnings:
+        console.print(f"warning: {warning}")
     console.print("not saved (--dry-run)" if dry_run else f"saved to {model} model.json; predict/evaluate apply it")
 
 
@@ -170,8 +173,7 @@ def predict(
     predictor = Predictor.from_checkpoint(model, tta=tta)
     records = collect_images(paths, options.get("path_column"))
     if not records:
-        console.print("no images found in the given paths")
-        raise typer.Exit(1)
+        raise DataError(f"no images found in {', '.join(map(str, paths))}")
     summary = predict_to_csv(predictor, records, out, batch_size=batch_size, num_workers=num_workers)
     decision = predictor.spec.decision
     if predictor.threshold is not None:
@@ -186,3 +188,5 @@ def predict(
         console.print(f"  unreadable: {error}")
     if len(summary.errors) > 5:
         console.print(f"  ... {len(summary.errors) - 5} more (see the error column)")
+    if len(summary.errors) == summary.total:
+        raise typer.Exit(1)  # a CSV of errors only: let scripts notice

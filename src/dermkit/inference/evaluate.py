@@ -173,6 +173,8 @@ def evaluate(
             ``predictor.spec.decision``; the caller decides whether to save it) before computing the metrics.
     """
     labels = align_labels(table, predictor.class_names, class_map)
+    if 0 < bootstrap < 100:
+        raise ConfigError(f"--bootstrap {bootstrap}: a 95% interval needs at least 100 resamples (1000 recommended)")
     result = predictor.predict_records(table.records, batch_size=batch_size, num_workers=num_workers)
     readable = result.readable
     if not readable.any():

@@ -33,10 +33,15 @@ class EvaluationRun:
 def read_model_data(spec: ModelSpec, data: str | Path, data_options: Sequence[str] = ()) -> ImageTable:
     """Read labelled data for a model: reading the data it was trained on reuses the training run's reader options
     (``data.images_dir``, columns, ``data.class_names`` for index labels); ``data_options`` add to or replace them."""
+    return read_dataset(data, **reader_options(training_data_config(spec, data), data_options))
+
+
+def training_data_config(spec: ModelSpec, data: str | Path) -> dict | None:
+    """The ``data`` section of the model's training config when ``data`` is the dataset it was trained on."""
     trained = (spec.training.get("config") or {}).get("data") or {}
     root = trained.get("root")
     same = root is not None and Path(root).expanduser().resolve() == Path(data).expanduser().resolve()
-    return read_dataset(data, **reader_options(trained if same else None, data_options))
+    return trained if same else None
 
 
 def evaluate_to_folder(
@@ -80,6 +85,8 @@ def evaluate_to_folder(
     if rule is not None and save:
         write_spec(model_dir, predictor.spec)
         run.threshold_saved = True
+    if not report:  # a report left by an earlier evaluation into this folder would describe other numbers
+        (out / "report.html").unlink(missing_ok=True)
     run.files["metrics"] = write_json(out / "metrics.json", evaluation.metrics)
     run.files["predictions"] = evaluation.write_predictions(out / "predictions.csv")
     audit_dict = None
@@ -118,6 +125,7 @@ class CalibrationRun:
     threshold_before: float | None = None
     threshold_after: float | None = None
     saved: bool = False
+    warnings: list[str] = field(default_factory=list)
 
 
 def carry_threshold(threshold: float, old_temperature: float, new_temperature: float) -> float:
@@ -155,13 +163,20 @@ def calibrate_model(
     if split == "auto" and table.splits and "val" not in table.splits:
         raise DataError(f"{table.source}: no val split to calibrate on; pass --split NAME for held-out data")
     table, description = select_split(table, split, prefer=("val",))
+    used = {record.split for record in table.records}
+    warnings = []
+    if "test" in used:
+        warnings.append("fitted on test images: metrics on them after calibration are optimistic; use the val split")
+    if "train" in used or (used == {None} and training_data_config(predictor.spec, data) is not None):
+        warnings.append("fitted on images the model was trained on: it is over-confident there, so the temperature "
+                        "will be too low; use held-out images")  # fmt: skip
     decision = predictor.spec.decision
     old_temperature, threshold = decision.temperature, predictor.threshold
     decision.temperature = 1.0
     evaluation = evaluate(predictor, table, batch_size=batch_size, num_workers=num_workers,
                           class_map=parse_class_map(class_map))  # fmt: skip
     result = fit_calibration(evaluation.logits, evaluation.labels)
-    run = CalibrationRun(result, description, threshold)
+    run = CalibrationRun(result, description, threshold, warnings=warnings)
     decision.temperature = result.temperature
     if threshold is not None:
         run.threshold_after = decision.threshold = carry_threshold(threshold, old_temperature, result.temperature)
