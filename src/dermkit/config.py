@@ -161,16 +161,31 @@ class RunConfig(_Section):
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error (YAML keeps the last silently,
+    so a second ``data:`` section would drop the first one's ``root``)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a YAML config (not UTF-8 text)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None)
+        where = f" (line {mark.line + 1}{': ' + problem if problem else ''})" if mark is not None else ""
         raise ConfigError(f"{path}: not valid YAML{where}") from None
     if data is None:
         return {}
@@ -192,8 +207,9 @@ def _section_model(location: tuple[Any, ...]) -> type[BaseModel]:
     return model
 
 
-def format_validation_error(error: ValidationError, source: str) -> str:
-    """One line per problem, each naming the dotted key and what is valid."""
+def format_validation_error(error: ValidationError, source: str, overridden: frozenset[str] = frozenset()) -> str:
+    """One line per problem, each naming the dotted key and what is valid, and where the value came from (the
+    file ``source``, or a ``key=value`` override when the key is in ``overridden``)."""
     lines = []
     for item in error.errors():
         location = tuple(part for part in item["loc"] if not isinstance(part, int) or item["type"] != "extra_forbidden")
@@ -204,16 +220,17 @@ def format_validation_error(error: ValidationError, source: str) -> str:
             lines.append(f"{source}: unknown key '{key}'; valid keys here: {valid}")
         else:
             message = item["msg"].removeprefix("Value error, ")
-            lines.append(f"{source}: {key or 'config'}: {message} (got {item.get('input')!r})")
+            origin = "override" if key in overridden else source
+            lines.append(f"{origin}: {key or 'config'}: {message} (got {item.get('input')!r})")
     return "\n".join(lines)
 
 
-def validate(data: dict[str, Any], source: str = "config") -> RunConfig:
+def validate(data: dict[str, Any], source: str = "config", overridden: frozenset[str] = frozenset()) -> RunConfig:
     """Validate a plain dict as a :class:`RunConfig`, raising :class:`ConfigError` with readable lines."""
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source)) from None
+        raise ConfigError(format_validation_error(exc, source, overridden)) from None
 
 
 def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
@@ -229,7 +246,7 @@ def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] 
     data = _read_yaml(Path(path)) if path is not None else {}
     data = deep_merge(data, parse_overrides(list(overrides)))
     source = str(path) if path is not None else "config"
-    config = validate(data, source)
+    config = validate(data, source, frozenset(item.partition("=")[0].strip() for item in overrides))
     if config.name is None and path is not None:
         config.name = Path(path).stem
     return config

@@ -154,7 +154,7 @@ def test_resize_below_image_size_fails() -> None:
 
 def test_bad_yaml_names_the_file_and_line(tmp_path: Path) -> None:
     path = write(tmp_path, "seed: 0\ndata:\n  root: a: b\n")
-    with pytest.raises(ConfigError, match=r"not valid YAML \(line 3\)") as info:
+    with pytest.raises(ConfigError, match=r"not valid YAML \(line 3: mapping values are not allowed here\)") as info:
         load(path)
     assert str(path) in str(info.value)
 
@@ -268,3 +268,20 @@ def test_binary_resnet50_recipe_facts() -> None:
     assert config.trainer.max_epochs == 30
     assert config.data.image_size == 288
     assert config.trainer.monitor == "val/acc"
+
+
+def test_a_key_given_twice_in_yaml_is_an_error_naming_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "twice.yaml"
+    path.write_text("data:\n  root: images\nmodel:\n  name: resnet18\ndata:\n  image_size: 32\n")
+    with pytest.raises(ConfigError, match=r"twice\.yaml: not valid YAML \(line 5: duplicate key 'data'\)"):
+        load(path)
+
+
+def test_a_bad_override_value_is_blamed_on_the_override_not_the_recipe(tmp_path: Path) -> None:
+    path = tmp_path / "recipe.yaml"
+    path.write_text("data:\n  batch_size: 8\n")
+    with pytest.raises(ConfigError, match=r"^override: data\.batch_size: .*integer.*'abc'"):
+        load(path, ["data.batch_size=abc"])
+    path.write_text("data:\n  batch_size: many\n")
+    with pytest.raises(ConfigError, match=r"recipe\.yaml: data\.batch_size: "):
+        load(path)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dermkit.data.io import is_image_file
+from dermkit.data.io import IMAGE_EXTENSIONS, is_image_file
 from dermkit.data.records import SPLIT_ALIASES, ImageTable, Record, sorted_class_names
 from dermkit.errors import DataError
 from dermkit.registry import Registry
@@ -159,7 +159,7 @@ def _check_no_empty_class(folders: Sequence[Path], records: Sequence[Record], cl
     filled = {class_names[record.label] for record in records if record.label is not None}
     empty = [folder for folder in folders if folder.name not in filled]
     if empty:
-        raise DataError(f"{empty[0]}: class folder holds no images (.jpg, .jpeg, .png, .bmp, .tif)")
+        raise DataError(f"{empty[0]}: class folder holds no images ({', '.join(IMAGE_EXTENSIONS)})")
 
 
 def _read_class_folders(root: Path, options: ReadOptions) -> ImageTable:
