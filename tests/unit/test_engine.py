@@ -66,3 +66,8 @@ def test_hold_out_keeps_byte_identical_files_on_one_side(tmp_path: Path) -> None
         train_part, val_part = hold_out(table, 0.3, seed)
         val_bytes = {record.path.read_bytes() for record in val_part.records}
         assert len(val_part) > 0 and not any(r.path.read_bytes() in val_bytes for r in train_part.records), seed
+
+
+def test_a_crop_far_below_the_resize_is_warned(tmp_path: Path, synth_dir: Path, caplog) -> None:
+    train(tiny(synth_dir, "data.image_size=24", "trainer.max_epochs=1"), tmp_path / "run")  # TINY resizes to 48
+    assert "data.resize (48) is 2.0x data.image_size (24)" in caplog.text

@@ -160,6 +160,10 @@ def train(
     write_text(out_dir / "config.yaml", dump(config))
     parts = build_components(config, data.class_names, data.train.class_counts())
     d = config.data
+    if d.resolved_resize > 1.5 * d.image_size:  # e.g. data.image_size overridden while the recipe's resize stays
+        log.warning("data.resize (%d) is %.1fx data.image_size (%d): the centre crop keeps only the middle of each "
+                    "image; set data.resize too (e.g. %d)", d.resolved_resize, d.resolved_resize / d.image_size,
+                    d.image_size, round(d.image_size * 256 / 224))  # fmt: skip
     preprocess = Preprocess(d.image_size, d.resolved_resize, d.resize_mode, d.mean, d.std)
     train_set = ImageDataset(
         data.train.records,
