@@ -89,7 +89,7 @@ def test_binary_headline_points_equal_metrics_json_values_and_operating_points(s
                 "specificity": full["per_class"]["malignant"]["specificity"], "macro_f1": full["macro"]["f1"],
                 "roc_auc": full["roc_auc"], "average_precision": full["average_precision"],
                 "cohen_kappa": full["cohen_kappa"], "log_loss": full["log_loss"], "brier": full["brier"],
-                "ece": full["ece"]}  # fmt: skip
+                "ece": full["ece"], "g_mean": full["g_mean"]}  # fmt: skip
     for level, point in operating_points(y, proba[:, 1])["precision_at_recall"].items():
         expected[f"precision_at_recall_{level}"] = point["precision"]
     assert set(fns) == set(expected)

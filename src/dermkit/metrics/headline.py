@@ -96,11 +96,11 @@ def _confusion(y: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
 def headline_functions(num_classes: int, threshold: float | None = None) -> dict[str, MetricFn]:
     """The headline metrics of a C-class problem as ``fn(y_true, proba) -> float`` (NaN when undefined).
 
-    Binary: accuracy, balanced accuracy, sensitivity and specificity (at ``threshold``), ROC-AUC, macro F1, average
-    precision, Cohen's kappa, precision at recall >= 0.999 / 0.99 / 0.95 (``precision_at_recall_<level>``), log loss,
-    Brier score, ECE. Multi-class: accuracy, balanced accuracy, macro F1, ROC-AUC (macro one-vs-rest), G-mean, average
-    precision (macro over present classes), Cohen's kappa, log loss, Brier score, ECE, and MAUC (Hand & Till 2001) up
-    to 10 classes (its pairwise cost grows with C squared). Each equals the value in ``metrics.json``.
+    Binary: accuracy, balanced accuracy, sensitivity and specificity (at ``threshold``), G-mean, ROC-AUC, macro F1,
+    average precision, Cohen's kappa, precision at recall >= 0.999 / 0.99 / 0.95 (``precision_at_recall_<level>``),
+    log loss, Brier score, ECE. Multi-class: accuracy, balanced accuracy, macro F1, ROC-AUC (macro one-vs-rest),
+    G-mean, average precision (macro over present classes), Cohen's kappa, log loss, Brier score, ECE, and MAUC (Hand &
+    Till 2001) up to 10 classes (its pairwise cost grows with C squared). Each equals the value in ``metrics.json``.
     """
 
     # The conventions of metrics.json (functional.per_class_from_confusion): recall is NaN for an absent class,
@@ -132,10 +132,9 @@ def headline_functions(num_classes: int, threshold: float | None = None) -> dict
         functions["specificity"] = lambda y, p: float(per_class(y, p)["recall"][0])
     functions["roc_auc"] = macro_auc
     functions["macro_f1"] = lambda y, p: F.nan_average(per_class(y, p)["f1"])
-    if num_classes > 2:
-        functions["g_mean"] = lambda y, p: F.g_mean_of_recalls(per_class(y, p)["recall"])
-        if num_classes <= 10:
-            functions["mauc"] = lambda y, p: _hand_till(y, p, num_classes)
+    functions["g_mean"] = lambda y, p: F.g_mean_of_recalls(per_class(y, p)["recall"])
+    if 2 < num_classes <= 10:
+        functions["mauc"] = lambda y, p: _hand_till(y, p, num_classes)
     functions["average_precision"] = macro_ap
     functions["cohen_kappa"] = lambda y, p: _kappa(_confusion(y, _predictions(p, threshold), num_classes))
     if num_classes == 2:

@@ -28,6 +28,7 @@ _HEADLINE = (
     ("sensitivity", "Sensitivity ({pos})", False),
     ("specificity", "Specificity", False),
     ("g_mean", "G-mean", False),
+    ("average_precision", "Average precision", False),
     ("cohen_kappa", "Cohen's kappa", False),
     ("top2_accuracy", "Top-2 accuracy", False),
     ("log_loss", "Log loss", True),
@@ -100,7 +101,8 @@ def headline_metrics(metrics: dict) -> list[dict[str, Any]]:
         )
     known = {row["key"] for row in out}
     for key, ci in cis.items():
-        if key not in known and isinstance(ci, dict):
+        # operating-point intervals are shown with their operating points, not as headline cards
+        if key not in known and isinstance(ci, dict) and not key.startswith("precision_at_recall_"):
             out.append(
                 {
                     "key": key,
