@@ -271,6 +271,8 @@ def reader_options(data: DataConfig | Mapping[str, Any] | None = None, overrides
     base = data.model_dump() if isinstance(data, DataConfig) else dict(data or {})
     chosen = {key: base.get(key) for key in READER_KEYS}
     given = parse_overrides(list(overrides)).get("data", {})
+    if not isinstance(given, dict):
+        raise ConfigError(f"give reader options as data.KEY=VALUE (e.g. data.images_dir=../images), not data={given}")
     unknown = sorted(set(parse_overrides(list(overrides))) - {"data"}) + sorted(set(given) - set(READER_KEYS))
     if unknown:
         valid = ", ".join(f"data.{key}" for key in READER_KEYS)

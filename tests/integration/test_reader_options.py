@@ -55,6 +55,12 @@ def test_evaluate_reuses_the_training_runs_reader_options(two_class_project: Pat
     assert main(["audit", "elsewhere/lists", moved[0]]) == 0
     assert main(["evaluate", "run", "lists", "data.batch_size=4", "--out", "eval3"]) == 2
     assert "unknown dataset option 'batch_size'; valid: data.format" in capsys.readouterr().err
+    assert main(["evaluate", "run", "lists", "data=x", "--out", "eval3"]) == 2
+    assert "give reader options as data.KEY=VALUE" in capsys.readouterr().err
+
+    monkeypatch.chdir("elsewhere")  # another folder with its own "lists": the same relative name is other data
+    assert main(["evaluate", "../run", "lists", "--out", "eval4", "--num-workers", "0"]) == 2
+    assert "file not found" in capsys.readouterr().err
 
 
 def test_predict_reads_a_csv_with_an_unusual_image_column(two_class_project: Path, trained_run: Path, tmp_path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from dermkit.cli.app import app, console, counts_table
+from dermkit.cli.app import READER_OPTIONS_HELP, app, console, counts_table
 from dermkit.config import reader_options
 from dermkit.data import read_dataset
 from dermkit.data.split_manifests import split_dataset
@@ -39,7 +39,7 @@ def split(
     data: Path = typer.Argument(..., help="Dataset: class folders, split folders, a CSV manifest or list files."),
     options: list[str] | None = typer.Argument(
         None,
-        help="Reader options: data.images_dir=DIR, data.path_column=NAME, data.class_names=[a,b]...",
+        help=READER_OPTIONS_HELP,
         show_default=False,
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for train.csv, val.csv and test.csv."),
@@ -77,7 +77,7 @@ def audit(
     data: Path = typer.Argument(..., help="Dataset (any supported layout)."),
     options: list[str] | None = typer.Argument(
         None,
-        help="Reader options: data.images_dir=DIR, data.path_column=NAME, data.class_names=[a,b]...",
+        help=READER_OPTIONS_HELP,
         show_default=False,
     ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Folder for audit.json and audit.html."),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from dermkit.cli.app import app, console
+from dermkit.cli.app import READER_OPTIONS_HELP, app, console
 from dermkit.config import reader_options
 from dermkit.data.inputs import collect_images
 from dermkit.errors import ConfigError, DataError
@@ -62,7 +62,7 @@ def evaluate(
     data: Path = typer.Argument(..., help="Labelled dataset (any supported layout)."),
     options: list[str] | None = typer.Argument(
         None,
-        help="Reader options: data.images_dir=DIR, data.path_column=NAME, data.class_names=[a,b]...",
+        help=READER_OPTIONS_HELP,
         show_default=False,
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for metrics.json, predictions.csv, report.html."),
@@ -115,7 +115,7 @@ def calibrate(
     data: Path = typer.Argument(..., help="Held-out labelled data (its val split is used when it has one)."),
     options: list[str] | None = typer.Argument(
         None,
-        help="Reader options: data.images_dir=DIR, data.path_column=NAME, data.class_names=[a,b]...",
+        help=READER_OPTIONS_HELP,
         show_default=False,
     ),
     split: str = typer.Option("auto", help="auto (val), val, test, train or all."),

@@ -219,6 +219,8 @@ def train(
             "config": config.model_dump(mode="json"),
             "data": {
                 "source": data.source,
+                # where data.root pointed, resolved at training time (evaluate recognises the training data by it)
+                "root": str(Path(d.root).expanduser().resolve()) if d.root else None,
                 "train": data.train.class_counts(),
                 "val": data.val.class_counts(),
                 "val_source": data.val_source,

@@ -24,6 +24,7 @@ from dermkit.inference.outputs import prediction_rows
 from dermkit.inference.predictor import Predictor
 from dermkit.inference.thresholds import ThresholdRule
 from dermkit.inference.thresholds import choose_threshold as pick_threshold
+from dermkit.metrics import functional as F
 from dermkit.metrics.classification import classification_metrics
 from dermkit.metrics.headline import bootstrap_metrics, headline_functions, subgroup_metrics
 from dermkit.metrics.operating_point import operating_points
@@ -179,7 +180,8 @@ def evaluate(
     readable = result.readable
     if not readable.any():
         raise DataError(f"{table.source}: none of the {len(table)} images could be read (first: {result.errors[0]})")
-    y, proba = labels[readable], result.proba[readable]
+    y = labels[readable]
+    proba = F.check_proba(result.proba[readable], y)  # float64 rows summing to 1: the array every metric below sees
     names = predictor.class_names
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

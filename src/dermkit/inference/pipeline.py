@@ -37,11 +37,11 @@ def read_model_data(spec: ModelSpec, data: str | Path, data_options: Sequence[st
 
 
 def training_data_config(spec: ModelSpec, data: str | Path) -> dict | None:
-    """The ``data`` section of the model's training config when ``data`` is the dataset it was trained on."""
-    trained = (spec.training.get("config") or {}).get("data") or {}
-    root = trained.get("root")
-    same = root is not None and Path(root).expanduser().resolve() == Path(data).expanduser().resolve()
-    return trained if same else None
+    """The ``data`` section of the model's training config when ``data`` is the dataset it was trained on (by the
+    absolute path recorded at training time; models without one never match)."""
+    root = (spec.training.get("data") or {}).get("root")
+    same = root is not None and Path(root) == Path(data).expanduser().resolve()
+    return (spec.training.get("config") or {}).get("data") if same else None
 
 
 def evaluate_to_folder(
