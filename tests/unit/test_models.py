@@ -271,3 +271,27 @@ def test_partial_weights_name_a_missing_tensor(tmp_path: Path, reference_state) 
     torch.save({k: v for k, v in reference_state.items() if not k.startswith("layer4")}, path)
     with pytest.raises(ModelFileError, match=r"partial\.pth: weights do not fit 'test_resnet': \d+ of \d+ .*layer4"):
         create_model(TINY, 2, pretrained_file=path)
+
+
+def test_a_lightning_checkpoint_of_a_dermkit_run_fine_tunes(tmp_path: Path, reference_state) -> None:
+    path = tmp_path / "best.ckpt"
+    state = {f"task.model.backbone.{k}": v for k, v in reference_state.items()}
+    torch.save({"epoch": 4, "state_dict": {**state, "task.model.head.fc.weight": torch.zeros(2, 8)}}, path)
+    assert_backbone_equals(create_model(TINY, 2, pretrained_file=path), reference_state)
+
+
+def test_cifar_stem_fine_tunes_from_a_cifar_stem_model_and_keeps_a_fresh_conv_for_imagenet_weights(
+    tmp_path: Path, caplog
+) -> None:
+    from dermkit.models.artifact import WEIGHTS_FILE
+
+    source = create_model("resnet18", 2, stem="cifar")
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(tmp_path / WEIGHTS_FILE))
+    same_stem = create_model("resnet18", 2, stem="cifar", pretrained_file=tmp_path / WEIGHTS_FILE)
+    assert_backbone_equals(same_stem, source.backbone.state_dict())
+
+    imagenet_like = timm.create_model("resnet18", num_classes=0).state_dict()  # a 7x7 conv1
+    torch.save(imagenet_like, tmp_path / "imagenet.pth")
+    model = create_model("resnet18", 2, stem="cifar", pretrained_file=tmp_path / "imagenet.pth")
+    assert model.backbone.conv1.weight.shape[-1] == 3 and "conv1.weight keep their fresh initialisation" in caplog.text
+    torch.testing.assert_close(model.backbone.layer1[0].conv1.weight, imagenet_like["layer1.0.conv1.weight"])

@@ -4,13 +4,16 @@ Tests and CI never download: they use ``pretrained=False`` (random init). Users 
 ``pretrained=True`` and timm fetches the weights (or finds them in the user's hub cache); anyone can point
 ``pretrained_file`` at a local ``.pth``/``.safetensors`` weight file (timm, torchvision, or a dermkit
 ``model.safetensors`` to fine-tune from). Every backbone tensor must be found in the file: a file that fits only in
-part is an error, never a silent half-random start.
+part is an error, never a silent half-random start (only a stem replaced by ``stem="cifar"`` stays fresh, said in
+a warning).
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from dermkit.errors import ConfigError, ModelFileError
+
+log = logging.getLogger("dermkit")
 
 
 def _unknown_model(name: str) -> ConfigError:
@@ -96,13 +101,17 @@ def create_backbone(
             f"could not fetch pretrained weights for '{name}' from the hub ({type(exc).__name__}); with no internet "
             "set model.pretrained_file=PATH to a local weight file, or model.pretrained=false"
         ) from None
+    new_tensors: set[str] = set()
+    if stem == "cifar":
+        if isinstance(getattr(backbone, "conv1", None), nn.Conv2d):
+            new_tensors.add("conv1.weight")  # a new 3x3 conv: ImageNet's 7x7 one cannot fill it
+        backbone = use_small_image_stem(backbone, name)
     if path is not None:
-        load_weight_file(backbone, path, name)
-    return use_small_image_stem(backbone, name) if stem == "cifar" else backbone
+        load_weight_file(backbone, path, name, may_miss=new_tensors)
+    return backbone
 
 
 _NESTED = ("state_dict", "model", "state_dict_ema", "model_ema")
-_PREFIXES = ("module.", "backbone.", "model.", "encoder.")
 
 
 def read_weight_file(path: Path) -> dict[str, torch.Tensor]:
@@ -130,24 +139,48 @@ def _torch_load(path: Path) -> Any:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def load_weight_file(backbone: nn.Module, path: Path, name: str) -> None:
-    """Load ``path`` into ``backbone``; classifier tensors in the file are ignored, missing backbone tensors fail.
+def _wrapper_prefix(names: Iterable[str], expected: Mapping[str, torch.Tensor]) -> str:
+    """The leading ``a.b.`` that most names carry before a backbone tensor name: ``module.`` (DDP), ``backbone.``
+    (a dermkit model), ``task.model.backbone.`` (a dermkit Lightning checkpoint)... or "" when they match as they are.
+    """
+    counts: Counter[str] = Counter()
+    for name in names:
+        parts = name.split(".")
+        for i in range(len(parts)):
+            prefix = ".".join(parts[:i]) + "." if i else ""
+            if name[len(prefix) :] in expected:
+                counts[prefix] += 1
+                break
+    return counts.most_common(1)[0][0] if counts else ""
 
-    Names are matched as they are or without a wrapper prefix (``module.`` from DDP, ``backbone.`` from a dermkit
-    model, ``model.``, ``encoder.``), whichever matches more.
+
+def load_weight_file(
+    backbone: nn.Module, path: Path, name: str, may_miss: set[str] | frozenset[str] = frozenset()
+) -> None:
+    """Load ``path`` into ``backbone``: classifier tensors in the file are ignored, a missing backbone tensor fails.
+
+    Args:
+        backbone: the freshly built backbone.
+        path: the weight file.
+        name: the model name, for messages.
+        may_miss: tensors that stay as initialised when the file has none of their shape (a replaced stem).
     """
     expected = backbone.state_dict()
     state = read_weight_file(path)
-
-    def fitting(candidate: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {k: v for k, v in candidate.items() if k in expected and v.shape == expected[k].shape}
-
-    candidates = [state] + [{k.removeprefix(p): v for k, v in state.items()} for p in _PREFIXES]
-    matched = max((fitting(candidate) for candidate in candidates), key=len)
-    missing = [k for k in expected if k not in matched and not k.endswith("num_batches_tracked")]
+    prefix = _wrapper_prefix(state, expected)
+    matched = {
+        key[len(prefix) :]: value
+        for key, value in state.items()
+        if key.startswith(prefix) and value.shape == expected.get(key[len(prefix) :], torch.empty(0)).shape
+    }
+    needed = [key for key in expected if not key.endswith("num_batches_tracked")]
+    missing = [key for key in needed if key not in matched and key not in may_miss]
     if missing:
         raise ModelFileError(
-            f"{path}: weights do not fit '{name}': {len(missing)} of {len(expected)} backbone tensors missing or "
+            f"{path}: weights do not fit '{name}': {len(missing)} of {len(needed)} backbone tensors missing or "
             f"of another shape (e.g. {missing[0]})"
         )
+    kept = sorted(key for key in may_miss if key not in matched)
+    if kept:
+        log.warning("%s: %s keep their fresh initialisation (the file's have another shape)", path, ", ".join(kept))
     backbone.load_state_dict(matched, strict=False)
