@@ -71,3 +71,26 @@ def test_hold_out_keeps_byte_identical_files_on_one_side(tmp_path: Path) -> None
 def test_a_crop_far_below_the_resize_is_warned(tmp_path: Path, synth_dir: Path, caplog) -> None:
     train(tiny(synth_dir, "data.image_size=24", "trainer.max_epochs=1"), tmp_path / "run")  # TINY resizes to 48
     assert "data.resize (48) is 2.0x data.image_size (24)" in caplog.text
+
+
+def test_csv_log_keeps_rows_before_the_resumed_step_under_aligned_columns(tmp_path: Path) -> None:
+    import csv
+
+    from dermkit.engine.checkpoint import ResumableCSVLogger
+
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    rows = "".join(f"{step / 10},{step},{step // 3}\n" for step in range(9))
+    (log_dir / "metrics.csv").write_text("val/loss,step,epoch\n" + rows)  # not in sorted order
+    logger = ResumableCSVLogger(tmp_path, name="logs", version="", resume_step=6)
+    logger.log_metrics({"val/loss": 0.25, "epoch": 2}, step=6)
+    logger.save()
+    with (log_dir / "metrics.csv").open(newline="") as file:
+        kept = list(csv.DictReader(file))
+    assert [row["step"] for row in kept] == ["0", "1", "2", "3", "4", "5", "6"]
+    assert kept[-1] == {"val/loss": "0.25", "step": "6", "epoch": "2"}
+
+    fresh = ResumableCSVLogger(tmp_path, name="logs", version="")  # a new run into the same folder
+    fresh.log_metrics({"val/loss": 0.5, "epoch": 0}, step=0)
+    fresh.save()
+    assert len((log_dir / "metrics.csv").read_text().splitlines()) == 2

@@ -27,25 +27,53 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         os.replace(tmp, path)
 
 
-class _AppendingWriter(ExperimentWriter):
-    """Lightning's CSV writer deletes an existing ``metrics.csv``; this one keeps its rows and appends."""
+class _ResumingWriter(ExperimentWriter):
+    """Lightning's CSV writer, except that a resumed run keeps the rows logged before its checkpoint.
+
+    Rows at or after ``resume_step`` (a partial epoch after the last checkpoint) are dropped, since the resumed run
+    logs those steps again; without ``resume_step`` an old ``metrics.csv`` is removed, as Lightning does.
+    """
+
+    def __init__(self, log_dir: str, resume_step: int | None) -> None:
+        self.resume_step = resume_step
+        super().__init__(log_dir)
 
     def _check_log_dir_exists(self) -> None:
-        if self._fs.isfile(self.metrics_file_path):
-            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
-                # Known columns: new rows append under the same header, new keys rewrite it with all old rows.
-                self.metrics_keys = sorted(next(csv.reader(file), []))
+        if not self._fs.isfile(self.metrics_file_path):
+            return
+        if self.resume_step is None:
+            self._fs.rm_file(self.metrics_file_path)
+            return
+        with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+            reader = csv.DictReader(file)
+            # Lightning writes and appends under sorted column names: rewrite under the same order
+            header, rows = sorted(reader.fieldnames or []), list(reader)
+        kept = [row for row in rows if not row.get("step") or float(row["step"]) < self.resume_step]
+        with self._fs.open(self.metrics_file_path, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=header)
+            writer.writeheader()
+            writer.writerows(kept)
+        self.metrics_keys = header  # appended rows line up with the rewritten header
 
 
 class ResumableCSVLogger(CSVLogger):
-    """``CSVLogger`` whose ``metrics.csv`` survives ``--resume``: the resumed epochs follow the earlier ones."""
+    """``CSVLogger`` whose ``metrics.csv`` survives ``--resume``: the resumed epochs follow the earlier ones.
+
+    Args:
+        resume_step: the checkpoint's global step when resuming; None for a fresh run.
+        *args, **kwargs: as for ``CSVLogger``.
+    """
+
+    def __init__(self, *args: Any, resume_step: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.resume_step = resume_step
 
     @property
     @rank_zero_experiment
     def experiment(self) -> ExperimentWriter:
         if self._experiment is None:
             self._fs.makedirs(self.root_dir, exist_ok=True)
-            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+            self._experiment = _ResumingWriter(self.log_dir, self.resume_step)
         return self._experiment
 
 

@@ -104,8 +104,11 @@ def _skipped_on_every_process(local: list[str]) -> list[str]:
     return list(dict.fromkeys(error for part in gathered for error in part or ()))
 
 
-def make_trainer(config: RunConfig, out_dir: Path, callbacks: list[Any]) -> L.Trainer:
-    """The Lightning Trainer for ``config``: devices, strategy and precision pass straight through."""
+def make_trainer(config: RunConfig, out_dir: Path, callbacks: list[Any], resume_step: int | None = None) -> L.Trainer:
+    """The Lightning Trainer for ``config``: devices, strategy and precision pass straight through.
+
+    ``resume_step`` (the checkpoint's global step) keeps the CSV log's earlier rows on ``--resume``.
+    """
     t = config.trainer
     return L.Trainer(
         default_root_dir=out_dir,
@@ -124,7 +127,7 @@ def make_trainer(config: RunConfig, out_dir: Path, callbacks: list[Any]) -> L.Tr
         enable_progress_bar=t.progress_bar,
         callbacks=callbacks,
         logger=[
-            ResumableCSVLogger(out_dir, name="logs", version=""),
+            ResumableCSVLogger(out_dir, name="logs", version="", resume_step=resume_step),
             TensorBoardLogger(out_dir, name="logs", version="tb"),
         ],
         plugins=[AtomicCheckpointIO()],
@@ -180,7 +183,8 @@ def train(
     module = TaskModule(parts.task, config.optim.model_dump(), config.sched.model_dump(), strict=strict)
     monitors = ["val/loss", "train/loss", *module.val_metrics.keys()]
     best_cb, own_callbacks = _callbacks(config, out_dir, monitors)
-    trainer = make_trainer(config, out_dir, [*own_callbacks, *callbacks])
+    resume_step = load_task_state(ckpt_path)[1].get("global_step") if ckpt_path else None
+    trainer = make_trainer(config, out_dir, [*own_callbacks, *callbacks], resume_step)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
