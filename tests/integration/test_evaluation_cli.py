@@ -184,6 +184,11 @@ def test_threshold_chosen_with_tta_is_applied_with_the_same_tta(setup, capsys) -
     ]
     assert main(args) == 0
     assert "test-time augmentation" not in capsys.readouterr().out
+    plain_rows = {r["path"]: r["p_malignant"] for r in csv.DictReader(plain.open())}
+    assert plain_rows != predicted  # --tta none really predicted single views
+    assert main(["calibrate", str(model), str(setup["lists"]), "--dry-run", "--num-workers", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert "chosen with test-time augmentation (flips)" in printed and "(same decisions)" not in printed
 
 
 @pytest.mark.parametrize(

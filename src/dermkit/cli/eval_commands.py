@@ -135,7 +135,8 @@ def calibrate(
     console.print(f"NLL          {result.nll_before:.4f} -> {result.nll_after:.4f}")
     console.print(f"ECE (15 bins) {result.ece_before:.4f} -> {result.ece_after:.4f}")
     if run.threshold_before is not None and run.threshold_after != run.threshold_before:
-        console.print(f"threshold    {run.threshold_before:.6g} -> {run.threshold_after:.6g} (same decisions)")
+        same = " (same decisions)" if run.same_decisions else ""
+        console.print(f"threshold    {run.threshold_before:.6g} -> {run.threshold_after:.6g}{same}")
     for warning in run.warnings:
         console.print(f"warning: {warning}")
     console.print("not saved (--dry-run)" if dry_run else f"saved to {model} model.json; predict/evaluate apply it")

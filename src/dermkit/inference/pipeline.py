@@ -126,6 +126,7 @@ class CalibrationRun:
     threshold_after: float | None = None
     saved: bool = False
     warnings: list[str] = field(default_factory=list)
+    same_decisions: bool = True
 
 
 def carry_threshold(threshold: float, old_temperature: float, new_temperature: float) -> float:
@@ -158,7 +159,7 @@ def calibrate_model(
     train/test: calibrating on training images would fit nothing, and on test images would leak. A stored binary
     threshold is carried over (:func:`carry_threshold`) so the model's decisions do not change.
     """
-    predictor = Predictor.from_checkpoint(model)
+    predictor = Predictor.from_checkpoint(model, tta="none")  # temperature scaling is fitted on plain logits
     table = read_model_data(predictor.spec, data, data_options)
     if split == "auto" and table.splits and "val" not in table.splits:
         raise DataError(f"{table.source}: no val split to calibrate on; pass --split NAME for held-out data")
@@ -171,12 +172,16 @@ def calibrate_model(
         warnings.append("fitted on images the model was trained on: it is over-confident there, so the temperature "
                         "will be too low; use held-out images")  # fmt: skip
     decision = predictor.spec.decision
+    if decision.tta != "none" and predictor.threshold is not None:
+        warnings.append(f"the threshold was chosen with test-time augmentation ({decision.tta}); it is carried over "
+                        f"exactly for single views only: choose it again (evaluate --tta {decision.tta} "
+                        "--choose-threshold ... --save)")  # fmt: skip
     old_temperature, threshold = decision.temperature, predictor.threshold
     decision.temperature = 1.0
     evaluation = evaluate(predictor, table, batch_size=batch_size, num_workers=num_workers,
                           class_map=parse_class_map(class_map))  # fmt: skip
     result = fit_calibration(evaluation.logits, evaluation.labels)
-    run = CalibrationRun(result, description, threshold, warnings=warnings)
+    run = CalibrationRun(result, description, threshold, warnings=warnings, same_decisions=decision.tta == "none")
     decision.temperature = result.temperature
     if threshold is not None:
         run.threshold_after = decision.threshold = carry_threshold(threshold, old_temperature, result.temperature)
