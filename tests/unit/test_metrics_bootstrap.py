@@ -85,10 +85,12 @@ def test_rows_without_a_patient_id_are_patients_of_their_own() -> None:
     assert width < pooled["high"] - pooled["low"]
 
 
-def test_mixed_id_types_do_not_break_the_layout() -> None:
-    y, p = make_data(5, 40)
-    ci = bootstrap_ci("accuracy", y, p, n_resamples=50, groups=[i % 7 if i % 2 else f"s{i % 5}" for i in range(40)])
-    assert ci["n_resamples"] == 50
+def test_every_kind_of_missing_id_is_a_patient_of_its_own() -> None:
+    from dermkit.metrics.bootstrap import _group_layout
+
+    ids = ["p1", "p1", 7, 7, None, "", float("nan"), np.float32("nan"), np.float64("nan")]
+    _, _, _, counts = _group_layout(ids, len(ids))
+    assert sorted(counts.tolist()) == [1, 1, 1, 1, 1, 2, 2]  # p1, 7, and five id-less rows alone
 
 
 @pytest.mark.parametrize(

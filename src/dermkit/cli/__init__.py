@@ -6,6 +6,7 @@ tracebacks are kept for real bugs.
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 
@@ -31,6 +32,10 @@ def _configure_logging() -> None:
     quiet_lightning()
 
 
+_REFUSALS = (PermissionError, FileExistsError, NotADirectoryError, IsADirectoryError)
+_REFUSAL_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 user or usage error, 130 interrupted)."""
     _configure_logging()
@@ -41,9 +46,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {line}", file=sys.stderr)
         return 2
     except OSError as exc:
-        if not exc.filename:
-            raise
         # The file system refused (no permission, disk full, a file where a folder must go): the user's to fix.
+        # Other OS errors keep their traceback: they may be bugs.
+        if not exc.filename or not (isinstance(exc, _REFUSALS) or exc.errno in _REFUSAL_ERRNOS):
+            raise
         print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

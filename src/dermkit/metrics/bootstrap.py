@@ -8,7 +8,6 @@ Scikit-learn has no bootstrap (``scipy.stats.bootstrap`` has no cluster resampli
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -67,9 +66,19 @@ def _cluster_codes(groups: Sequence[Any]) -> np.ndarray:
     codes: dict[str, int] = {}
     out = np.empty(len(groups), dtype=np.int64)
     for row, value in enumerate(groups):
-        missing = value is None or value == "" or (isinstance(value, float) and math.isnan(value))
+        missing = _is_missing(value)
         out[row] = codes.setdefault(f"\0row {row}" if missing else str(value), len(codes))
     return out
+
+
+def _is_missing(value: Any) -> bool:
+    """None, "", NaN of any float type, or pandas' NA: no patient id."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value) or value == ""  # NaN is the one value unequal to itself
+    except (TypeError, ValueError):  # pandas.NA and other values that refuse comparison
+        return True
 
 
 def _group_layout(groups: Sequence[Any] | None, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
