@@ -76,7 +76,8 @@ class TaskModule(L.LightningModule):
         self.val_updates += 1
 
     def on_validation_epoch_end(self) -> None:
-        if self.val_updates:
+        # Under DDP every process must join the metric sync, even one whose images were all unreadable.
+        if self.val_updates or self.trainer.world_size > 1:
             values = self.val_metrics.compute()
             self.log_dict({key: value.float() for key, value in values.items()}, prog_bar=True, sync_dist=True)
         self.val_metrics.reset()
