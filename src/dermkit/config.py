@@ -196,6 +196,13 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _is_text_key(dotted: str) -> bool:
+    """Whether a dotted config key holds text or a list of text (its override keeps the spelling typed)."""
+    *sections, name = dotted.split(".")
+    field = _section_model(tuple(sections)).model_fields.get(name)
+    return field is not None and field.annotation in (str, str | None, list[str], list[str] | None)
+
+
 def _section_model(location: tuple[Any, ...]) -> type[BaseModel]:
     model: type[BaseModel] = RunConfig
     for part in location:
@@ -244,7 +251,7 @@ def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] 
         The validated config; ``name`` defaults to the file's stem.
     """
     data = _read_yaml(Path(path)) if path is not None else {}
-    data = deep_merge(data, parse_overrides(list(overrides)))
+    data = deep_merge(data, parse_overrides(list(overrides), _is_text_key))
     source = str(path) if path is not None else "config"
     config = validate(data, source, frozenset(item.partition("=")[0].strip() for item in overrides))
     if config.name is None and path is not None:
@@ -270,7 +277,7 @@ def reader_options(data: DataConfig | Mapping[str, Any] | None = None, overrides
     """
     base = data.model_dump() if isinstance(data, DataConfig) else dict(data or {})
     chosen = {key: base.get(key) for key in READER_KEYS}
-    given = parse_overrides(list(overrides)).get("data", {})
+    given = parse_overrides(list(overrides), _is_text_key).get("data", {})
     if not isinstance(given, dict):
         raise ConfigError(f"give reader options as data.KEY=VALUE (e.g. data.images_dir=../images), not data={given}")
     unknown = sorted(set(parse_overrides(list(overrides))) - {"data"}) + sorted(set(given) - set(READER_KEYS))

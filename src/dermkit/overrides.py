@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -11,18 +12,27 @@ from dermkit.errors import ConfigError
 __all__ = ["deep_merge", "parse_overrides"]
 
 
-def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """Turn ``["data.root=x", "trainer.max_epochs=3"]`` into a nested dict; values are parsed as YAML scalars."""
+def parse_overrides(
+    overrides: list[str] | tuple[str, ...], is_text: Callable[[str], bool] = lambda key: False
+) -> dict[str, Any]:
+    """Turn ``["data.root=x", "trainer.max_epochs=3"]`` into a nested dict; values are parsed as YAML scalars.
+
+    Args:
+        overrides: ``key=value`` strings with dotted keys.
+        is_text: tells which dotted keys hold text (or lists of text): their values keep their spelling
+            (``data.root=2024.10`` stays ``"2024.10"``, ``data.class_names=[01,02]`` stays ``["01", "02"]``).
+    """
     nested: dict[str, Any] = {}
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"override '{item}' is not of the form key=value (e.g. trainer.max_epochs=5)")
+        loader = yaml.BaseLoader if is_text(key.strip()) else yaml.SafeLoader  # BaseLoader: every scalar is text
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            value = yaml.load(raw, Loader=loader) if raw.strip() else None
         except yaml.YAMLError:
             value = raw
-        value = _number_or_text(value)
+        value = None if value in ("null", "~") else value if loader is yaml.BaseLoader else _number_or_text(value)
         node = nested
         parts = key.strip().split(".")
         for part in parts[:-1]:

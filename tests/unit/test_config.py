@@ -204,6 +204,10 @@ def test_numbers_typed_into_text_keys_stay_text() -> None:
     # list files with index labels give class names "0" and "1": the natural override must work
     cfg = validate({"data": {"positive_class": 1, "class_names": [0, 1], "root": 2024}})
     assert (cfg.data.positive_class, cfg.data.class_names, cfg.data.root) == ("1", ["0", "1"], "2024")
+    typed = load(None, ["data.root=2024.10", "name=007", "data.class_names=[01, 02]", "model.pretrained_file=null",
+                        "trainer.max_epochs=03", "optim.lr=1e-3"])  # fmt: skip
+    assert (typed.data.root, typed.name, typed.data.class_names) == ("2024.10", "007", ["01", "02"])
+    assert typed.model.pretrained_file is None and typed.trainer.max_epochs == 3 and typed.optim.lr == 0.001
 
 
 def test_dump_round_trips_through_load(tmp_path: Path) -> None:
