@@ -94,3 +94,14 @@ def test_csv_log_keeps_rows_before_the_resumed_step_under_aligned_columns(tmp_pa
     fresh.log_metrics({"val/loss": 0.5, "epoch": 0}, step=0)
     fresh.save()
     assert len((log_dir / "metrics.csv").read_text().splitlines()) == 2
+
+
+def test_last_ckpt_is_the_latest_epoch_even_when_the_best_is_earlier(tmp_path: Path, synth_dir: Path) -> None:
+    import torch
+
+    cfg = tiny(synth_dir, "trainer.max_epochs=3", "optim.lr=1e-12", "sched.name=none", "trainer.monitor=val/acc")
+    train(cfg, tmp_path / "run")  # accuracy never improves after epoch 0, so the best checkpoint stays there
+    epoch = {
+        name: torch.load(tmp_path / "run" / f"{name}.ckpt", weights_only=True)["epoch"] for name in ("best", "last")
+    }
+    assert epoch == {"best": 0, "last": 2}

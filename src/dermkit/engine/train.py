@@ -85,11 +85,13 @@ def _callbacks(config: RunConfig, out_dir: Path, monitors: list[str]) -> tuple[M
         monitor=trainer_cfg.monitor,
         mode=mode,
         save_top_k=1,
-        save_last=True,
         auto_insert_metric_name=False,
         enable_version_counter=False,
     )
-    callbacks: list[Any] = [best, LearningRateMonitor(logging_interval="epoch")]
+    # Lightning's save_last only writes when a top-k checkpoint was saved, so last.ckpt would stay at the best
+    # epoch once the monitored value stops improving; --resume needs the latest epoch every time.
+    last = ModelCheckpoint(dirpath=out_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False)
+    callbacks: list[Any] = [best, last, LearningRateMonitor(logging_interval="epoch")]
     if trainer_cfg.early_stopping_patience:
         callbacks.append(EarlyStopping(trainer_cfg.monitor, patience=trainer_cfg.early_stopping_patience, mode=mode))
     return best, callbacks
