@@ -18,8 +18,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from dermkit.config_text import deep_merge, parse_overrides, read_yaml_mapping
 from dermkit.errors import ConfigError
-from dermkit.overrides import deep_merge, parse_overrides
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -58,6 +58,13 @@ class DataConfig(_Section):
     def resolved_resize(self) -> int:
         """The resize before the crop: ``resize`` or, when unset, the ImageNet ratio 256/224 of ``image_size``."""
         return self.resize if self.resize is not None else round(self.image_size * 256 / 224)
+
+    @field_validator("class_names")
+    @classmethod
+    def _unique_class_names(cls, names: list[str] | None) -> list[str] | None:
+        if names is not None and len(set(names)) != len(names):
+            raise ValueError(f"class names must be unique, got {names}")
+        return names
 
     @model_validator(mode="after")
     def _resize_covers_crop(self) -> DataConfig:
@@ -126,10 +133,10 @@ class TrainerConfig(_Section):
     monitor_mode: Literal["min", "max"] | None = None
     early_stopping_patience: int | None = Field(None, ge=1)
     accumulate_grad_batches: int = Field(1, ge=1)
-    gradient_clip_val: float | None = None
+    gradient_clip_val: float | None = Field(None, ge=0.0)
     check_val_every_n_epoch: int = Field(1, ge=1)
-    limit_train_batches: float | int = 1.0
-    limit_val_batches: float | int = 1.0
+    limit_train_batches: float | int = Field(1.0, gt=0)  # a fraction of the batches, or a count
+    limit_val_batches: float | int = Field(1.0, gt=0)
     log_every_n_steps: int = Field(10, ge=1)
     deterministic: bool = False
     progress_bar: bool = True
@@ -161,41 +168,6 @@ class RunConfig(_Section):
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, except that a key given twice in one mapping is an error (YAML keeps the last silently,
-    so a second ``data:`` section would drop the first one's ``root``)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a YAML config (not UTF-8 text)") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None)
-        where = f" (line {mark.line + 1}{': ' + problem if problem else ''})" if mark is not None else ""
-        raise ConfigError(f"{path}: not valid YAML{where}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{path}: a config must be a mapping of sections (data:, model:, ...), not {type(data).__name__}"
-        )
-    return data
-
-
 def _is_text_key(dotted: str) -> bool:
     """Whether a dotted config key holds text or a list of text (its override keeps the spelling typed)."""
     *sections, name = dotted.split(".")
@@ -224,11 +196,14 @@ def format_validation_error(error: ValidationError, source: str, overridden: fro
         if item["type"] == "extra_forbidden":
             parent = _section_model(location[:-1])
             valid = ", ".join(parent.model_fields)
-            lines.append(f"{source}: unknown key '{key}'; valid keys here: {valid}")
+            lines.append(
+                f"{'override' if key in overridden else source}: unknown key '{key}'; valid keys here: {valid}"
+            )
         else:
             message = item["msg"].removeprefix("Value error, ")
-            origin = "override" if key in overridden else source
-            lines.append(f"{origin}: {key or 'config'}: {message} (got {item.get('input')!r})")
+            origin = "override" if key in overridden or any(o.startswith(f"{key}.") for o in overridden) else source
+            got = "" if isinstance(item.get("input"), dict) else f" (got {item.get('input')!r})"
+            lines.append(f"{origin}: {key or 'config'}: {message}{got}")
     return "\n".join(lines)
 
 
@@ -250,7 +225,7 @@ def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] 
     Returns:
         The validated config; ``name`` defaults to the file's stem.
     """
-    data = _read_yaml(Path(path)) if path is not None else {}
+    data = read_yaml_mapping(Path(path)) if path is not None else {}
     data = deep_merge(data, parse_overrides(list(overrides), _is_text_key))
     source = str(path) if path is not None else "config"
     config = validate(data, source, frozenset(item.partition("=")[0].strip() for item in overrides))

@@ -85,6 +85,10 @@ def test_strict_training_stops_at_first_unreadable_image_with_one_line(
         (["train", "{data}/benign/benign_00000.jpg"], "not a YAML config (not UTF-8 text)"),
         (["train", "demo", "data.root={data}", "model.pretrained_file={data}/manifest.csv"], "cannot read weights"),
         (["synth", "{data}/manifest.csv/x"], "manifest.csv/x/benign: Not a directory"),
+        (["train", "demo", "data.root={data}", "trainer.precision=17"], "trainer: Precision '17' is invalid"),
+        (["train", "demo", "data.root={data}", "trainer.strategy=foo"], "trainer: You selected an invalid strategy"),
+        (["train", "demo", "trainer.max_epoch=1"], "override: unknown key 'trainer.max_epoch'"),
+        (["train", "demo", "data.root={data}", "data.class_names=[a,a]"], "class names must be unique"),
     ],
 )
 def test_cli_user_errors_print_one_line_and_exit_2(args, expected, synth_dir, tmp_path, capsys, monkeypatch) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch import distributed as dist
@@ -112,6 +113,14 @@ def make_trainer(config: RunConfig, out_dir: Path, callbacks: list[Any], resume_
     ``resume_step`` (the checkpoint's global step) keeps the CSV log's earlier rows on ``--resume``.
     """
     t = config.trainer
+    try:
+        return _lightning_trainer(t, out_dir, callbacks, resume_step)
+    except (ValueError, TypeError, MisconfigurationException) as exc:
+        # devices/strategy/precision/accelerator are passed through; Lightning judges them
+        raise ConfigError(f"trainer: {str(exc).splitlines()[0]}") from None
+
+
+def _lightning_trainer(t: Any, out_dir: Path, callbacks: list[Any], resume_step: int | None) -> L.Trainer:
     return L.Trainer(
         default_root_dir=out_dir,
         max_epochs=t.max_epochs,

@@ -1,15 +1,17 @@
-"""``key=value`` overrides: the dotted command-line form of a nested config (``trainer.max_epochs=5``)."""
+"""Config text to nested dicts: YAML recipe files (strict about duplicate keys) and ``key=value`` overrides, the
+dotted command-line form of a nested config (``trainer.max_epochs=5``). :mod:`dermkit.config` validates them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from dermkit.errors import ConfigError
 
-__all__ = ["deep_merge", "parse_overrides"]
+__all__ = ["deep_merge", "parse_overrides", "read_yaml_mapping"]
 
 
 def parse_overrides(
@@ -67,3 +69,39 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error (YAML keeps the last silently,
+    so a second ``data:`` section would drop the first one's ``root``)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """A YAML config file as a dict; one-line errors for a missing file, binary or invalid YAML, duplicate keys."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a YAML config (not UTF-8 text)") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None)
+        where = f" (line {mark.line + 1}{': ' + problem if problem else ''})" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: a config must be a mapping of sections (data:, model:, ...), not {type(data).__name__}"
+        )
+    return data
