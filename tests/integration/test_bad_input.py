@@ -88,6 +88,8 @@ def test_strict_training_stops_at_first_unreadable_image_with_one_line(
         (["train", "demo", "data.root={data}", "trainer.precision=17"], "trainer: Precision '17' is invalid"),
         (["train", "demo", "data.root={data}", "trainer.strategy=foo"], "trainer: You selected an invalid strategy"),
         (["train", "demo", "trainer.max_epoch=1"], "override: unknown key 'trainer.max_epoch'"),
+        (["evaluate", "{data}", "{data}", "--out", "{data}/manifest.csv"], "is a file; --out takes a folder"),
+        (["train", "demo", "data.root={data}", "--out", "{data}/manifest.csv"], "is a file; --out takes a folder"),
         (["train", "demo", "data.root={data}", "data.class_names=[a,a]"], "class names must be unique"),
     ],
 )

@@ -41,7 +41,9 @@ def test_evaluate_reuses_the_training_runs_reader_options(two_class_project: Pat
     assert main(["evaluate", "run", "lists", "--out", "eval", "--num-workers", "0"]) == 0
     metrics = json.loads(Path("eval/metrics.json").read_text())
     assert metrics["n"] == 8 and set(metrics["per_class"]) == {"benign", "malignant"}
-    capsys.readouterr()
+    assert "include training images" not in capsys.readouterr().out
+    assert main(["evaluate", "run", "lists", "--split", "train", "--out", "eval_train", "--num-workers", "0"]) == 0
+    assert "warning: these images include training images" in capsys.readouterr().out
 
     shutil.copytree("lists", "elsewhere/lists")  # another copy: the run's relative images_dir no longer fits
     assert main(["evaluate", "run", "elsewhere/lists", "--out", "eval2", "--num-workers", "0"]) == 2

@@ -103,6 +103,10 @@ def evaluate(
                       f"operating point's score, same decisions on this data), {saved}")  # fmt: skip
     for warning in metrics.get("warnings", []):
         console.print(f"warning: {warning}")
+    leak = (run.audit or {}).get("leakage") or {}
+    if any(leak.values()):
+        console.print(f"LEAKAGE across splits: {leak.get('exact', 0)} exact-duplicate groups, {leak.get('near', 0)} "
+                      f"near-duplicate pairs, {leak.get('patients', 0)} patients (see audit.json)")  # fmt: skip
     if metrics.get("unreadable"):
         console.print(f"{metrics['unreadable']} unreadable images are listed in predictions.csv (error column)")
     for what, path in run.files.items():

@@ -28,7 +28,7 @@ from dermkit.data.transforms import create_transform
 from dermkit.engine.checkpoint import AtomicCheckpointIO, ResumableCSVLogger, load_task_state
 from dermkit.engine.lightning import TaskModule
 from dermkit.engine.setup import TrainingData, build_components, load_training_data
-from dermkit.errors import ConfigError
+from dermkit.errors import ConfigError, OutputPathError
 from dermkit.fileio import write_json, write_text
 from dermkit.inference.evaluate import evaluate
 from dermkit.inference.predictor import Predictor
@@ -55,6 +55,8 @@ class TrainResult:
 
 
 def _prepare_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> Path | None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputPathError(f"{out_dir}: is a file; --out takes a folder")
     last = out_dir / "last.ckpt"
     if resume:
         if not last.is_file():

@@ -11,7 +11,7 @@ from pathlib import Path
 from dermkit.config import reader_options
 from dermkit.data import read_dataset
 from dermkit.data.records import ImageTable
-from dermkit.errors import ConfigError, DataError
+from dermkit.errors import ConfigError, DataError, OutputPathError
 from dermkit.fileio import write_json
 from dermkit.inference.calibrate import CalibrationResult, fit_calibration
 from dermkit.inference.evaluate import Evaluation, evaluate, parse_class_map, select_split
@@ -28,6 +28,7 @@ class EvaluationRun:
     description: str
     files: dict[str, Path] = field(default_factory=dict)
     threshold_saved: bool = False
+    audit: dict | None = None
 
 
 def read_model_data(spec: ModelSpec, data: str | Path, data_options: Sequence[str] = ()) -> ImageTable:
@@ -42,6 +43,12 @@ def training_data_config(spec: ModelSpec, data: str | Path) -> dict | None:
     root = (spec.training.get("data") or {}).get("root")
     same = root is not None and Path(root) == Path(data).expanduser().resolve()
     return (spec.training.get("config") or {}).get("data") if same else None
+
+
+def includes_training_images(spec: ModelSpec, data: str | Path, table: ImageTable) -> bool:
+    """Whether ``table`` (chosen from ``data``) holds a train split, or is all of the data the model trained on."""
+    splits = {record.split for record in table.records}
+    return "train" in splits or (splits == {None} and training_data_config(spec, data) is not None)
 
 
 def evaluate_to_folder(
@@ -71,6 +78,8 @@ def evaluate_to_folder(
     ``data_options`` are ``data.KEY=VALUE`` reader options (see :func:`read_model_data`).
     """
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputPathError(f"{out}: is a file; --out takes a folder")
     if save and not choose_threshold:
         raise ConfigError("--save stores the threshold chosen by --choose-threshold (e.g. recall=0.999); none given")
     rule = parse_rule(choose_threshold) if choose_threshold else None
@@ -80,6 +89,11 @@ def evaluate_to_folder(
     evaluation = evaluate(predictor, table, batch_size=batch_size, num_workers=num_workers,
                           class_map=parse_class_map(class_map), bootstrap=bootstrap, group_by=group_by, seed=seed,
                           choose_threshold=rule)  # fmt: skip
+    if includes_training_images(predictor.spec, data, table):
+        evaluation.metrics["warnings"].append(
+            "these images include training images (a train split, or the whole training dataset): the metrics are "
+            "optimistic; evaluate held-out images (--split test)"
+        )
     run = EvaluationRun(evaluation, description)
     model_dir = resolve_model_dir(model)
     if rule is not None and save:
@@ -93,7 +107,7 @@ def evaluate_to_folder(
     if audit:
         from dermkit.data.audit import audit_dataset
 
-        audit_dict = audit_dataset(dataset, workers=max(1, num_workers)).to_dict()
+        audit_dict = run.audit = audit_dataset(dataset, workers=max(1, num_workers)).to_dict()
         run.files["audit"] = write_json(out / "audit.json", audit_dict)
     if report:
         from dermkit.metrics.model_card import write_model_card
@@ -164,11 +178,10 @@ def calibrate_model(
     if split == "auto" and table.splits and "val" not in table.splits:
         raise DataError(f"{table.source}: no val split to calibrate on; pass --split NAME for held-out data")
     table, description = select_split(table, split, prefer=("val",))
-    used = {record.split for record in table.records}
     warnings = []
-    if "test" in used:
+    if "test" in {record.split for record in table.records}:
         warnings.append("fitted on test images: metrics on them after calibration are optimistic; use the val split")
-    if "train" in used or (used == {None} and training_data_config(predictor.spec, data) is not None):
+    if includes_training_images(predictor.spec, data, table):
         warnings.append("fitted on images the model was trained on: it is over-confident there, so the temperature "
                         "will be too low; use held-out images")  # fmt: skip
     decision = predictor.spec.decision

@@ -92,7 +92,8 @@ def create_backbone(
     if pretrained_file is not None:
         path = Path(pretrained_file).expanduser()
         if not path.is_file():
-            raise ModelFileError(f"{path}: pretrained weight file not found (model.pretrained_file)")
+            what = "is a folder, not a weight file" if path.is_dir() else "pretrained weight file not found"
+            raise ModelFileError(f"{path}: {what} (model.pretrained_file)")
         pretrained = False  # the file is loaded below, checked tensor by tensor
     try:
         backbone = timm.create_model(name, pretrained=pretrained, num_classes=0, **kwargs)
@@ -125,7 +126,7 @@ def read_weight_file(path: Path) -> dict[str, torch.Tensor]:
         except Exception as exc:  # torch and safetensors raise many types for foreign or damaged files
             problem = problem or str(exc).splitlines()[0][:200]
     else:
-        raise ModelFileError(f"{path}: cannot read weights ({problem})")
+        raise ModelFileError(f"{path}: cannot read weights: not a PyTorch or safetensors weight file ({problem})")
     for key in _NESTED:  # training checkpoints nest the weights
         if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
             state = state[key]
