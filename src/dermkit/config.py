@@ -255,7 +255,8 @@ def reader_options(data: DataConfig | Mapping[str, Any] | None = None, overrides
     given = parse_overrides(list(overrides), _is_text_key).get("data", {})
     if not isinstance(given, dict):
         raise ConfigError(f"give reader options as data.KEY=VALUE (e.g. data.images_dir=../images), not data={given}")
-    unknown = sorted(set(parse_overrides(list(overrides))) - {"data"}) + sorted(set(given) - set(READER_KEYS))
+    unknown = [item.partition("=")[0] for item in overrides if not item.startswith("data.")]
+    unknown += sorted(f"data.{key}" for key in set(given) - set(READER_KEYS))
     if unknown:
         valid = ", ".join(f"data.{key}" for key in READER_KEYS)
         raise ConfigError(f"unknown dataset option '{unknown[0]}'; valid: {valid}")

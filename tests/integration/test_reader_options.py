@@ -56,7 +56,7 @@ def test_evaluate_reuses_the_training_runs_reader_options(two_class_project: Pat
     assert sum(len(Path(f"lists_csv/{s}.csv").read_text().splitlines()) - 1 for s in ("train", "val", "test")) == 40
     assert main(["audit", "elsewhere/lists", moved[0]]) == 0
     assert main(["evaluate", "run", "lists", "data.batch_size=4", "--out", "eval3"]) == 2
-    assert "unknown dataset option 'batch_size'; valid: data.format" in capsys.readouterr().err
+    assert "unknown dataset option 'data.batch_size'; valid: data.format" in capsys.readouterr().err
     assert main(["evaluate", "run", "lists", "data=x", "--out", "eval3"]) == 2
     assert "give reader options as data.KEY=VALUE" in capsys.readouterr().err
 

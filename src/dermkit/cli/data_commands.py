@@ -51,11 +51,13 @@ def split(
     ),
 ) -> None:
     """Write stratified train/val/test CSV manifests; patients (--group-by) and identical files never straddle."""
-    table = read_dataset(data, **reader_options(None, options or ()))
+    reader = reader_options(None, options or ())
+    table = read_dataset(data, **reader)
     report = split_dataset(table, out, val=val, test=test, seed=seed, group_by=group_by)
     console.print(counts_table(f"split of {table.source}", report.class_names, report.counts))
     if report.groups is not None:
-        by = f"'{group_by}'" if group_by else "the dataset's patient/lesion ids"
+        column = group_by or reader.get("group_column")
+        by = f"'{column}'" if column else "the dataset's patient/lesion ids"
         console.print(f"{report.groups} groups by {by}, each within one split")
     if report.duplicates:
         copies = sum(len(group) for group in report.duplicates)

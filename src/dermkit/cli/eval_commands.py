@@ -18,7 +18,7 @@ def _ci_lines(metrics: dict) -> list[str]:
     for name, ci in (metrics.get("ci") or {}).items():
         if ci.get("low") is not None and not name.startswith("precision_at_recall_"):  # shown with operating points
             lines.append(f"{name:18s} {ci['point']:.4f}  [{ci['low']:.4f}, {ci['high']:.4f}]")
-    return [f"95% CI ({metrics.get('ci_method', 'bootstrap')})", *lines] if lines else []
+    return [f"confidence intervals ({metrics.get('ci_method', 'bootstrap')})", *lines] if lines else []
 
 
 def _operating_point_lines(metrics: dict) -> list[str]:

@@ -116,7 +116,7 @@ class AuditReport:
             lines.append(f"near duplicates (d <= {self.max_distance}): {len(near)} pairs, {leak['near']} cross-split")
             lines += [f"  {format_splits(p.splits)} d={p.distance} {p.a} ~ {p.b}" for p in near[:_SHOWN]]
         else:
-            lines.append("near duplicates: not checked (needs decoding)")
+            lines.append("near duplicates: not checked" + ("" if self.decoded else " (needs decoding)"))
         if leak["patients"]:
             shown = ", ".join(self.patients_across_splits[:_SHOWN])
             lines.append(f"patients (lesions) in several splits: {leak['patients']}, e.g. {shown}")

@@ -18,7 +18,7 @@ from dermkit.data import read_dataset
 from dermkit.data.duplicates import leak_free_groups
 from dermkit.data.records import ImageTable
 from dermkit.data.splits import stratified_group_split
-from dermkit.errors import ConfigError, DataError
+from dermkit.errors import ConfigError, DataError, DermkitError
 from dermkit.losses import create_loss, num_outputs
 from dermkit.models import create_model
 from dermkit.registry import RegistryError
@@ -136,6 +136,8 @@ def load_training_data(config: RunConfig) -> TrainingData:
 def _as_config_error(key: str, build: Callable[[], T]) -> T:
     try:
         return build()
+    except DermkitError:
+        raise  # already one line naming the key
     except (ValueError, TypeError, RegistryError) as exc:
         raise ConfigError(f"{key}: {exc}") from None
 
