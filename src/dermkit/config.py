@@ -136,7 +136,7 @@ class TrainerConfig(_Section):
     gradient_clip_val: float | None = Field(None, ge=0.0)
     check_val_every_n_epoch: int = Field(1, ge=1)
     limit_train_batches: float | int = Field(1.0, gt=0)  # a fraction of the batches, or a count
-    limit_val_batches: float | int = Field(1.0, gt=0)
+    limit_val_batches: float | int = Field(1.0, ge=0)  # 0 skips validation
     log_every_n_steps: int = Field(10, ge=1)
     deterministic: bool = False
     progress_bar: bool = True

@@ -1,0 +1,22 @@
+"""benchmarks/overhead.py keeps working as dermkit changes (a tiny run; its numbers are not checked here)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "overhead.py"
+
+
+def test_overhead_benchmark_runs_and_prints_its_ratios(tmp_path: Path) -> None:
+    args = [sys.executable, str(SCRIPT), "--model", "test_resnet", "--image-size", "32", "--resize", "36",
+            "--source-size", "64", "--images", "100", "--batch-size", "10", "--epochs", "2", "--workers", "0",
+            "--repeats", "1"]  # fmt: skip
+    result = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for line in ("plain PyTorch loop", "dermkit train", "ratio dermkit / plain", "data loader, skin_classifier"):
+        assert line in result.stdout
