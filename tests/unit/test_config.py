@@ -293,5 +293,5 @@ def test_a_bad_override_value_is_blamed_on_the_override_not_the_recipe(tmp_path:
 
 def test_validation_may_be_switched_off_but_training_batches_may_not() -> None:
     assert load(None, ["trainer.limit_val_batches=0"]).trainer.limit_val_batches == 0  # the benchmark uses it
-    with pytest.raises(ConfigError, match="trainer.limit_train_batches: Input should be greater than 0"):
+    with pytest.raises(ConfigError, match=r"trainer\.limit_train_batches: Input should be greater than 0"):
         load(None, ["trainer.limit_train_batches=0"])
