@@ -116,7 +116,8 @@ def cross_validate(
         test = table.with_records([r for r, t in zip(table.records, test_mask, strict=True) if t])
         pool = table.with_records([r for r, t in zip(table.records, test_mask, strict=True) if not t])
         log_fn(f"fold {k + 1}/{len(test_masks)}: train+val {len(pool)}, test {len(test)} images")
-        data = training_data(pool, config.data.val_fraction, config.seed + k)
+        pool_groups = [group for group, t in zip(groups, test_mask, strict=True) if not t]  # hashed once above
+        data = training_data(pool, config.data.val_fraction, config.seed + k, pool_groups)
         run_dir = out_dir / f"fold_{k}"
         if not train(config, run_dir, overwrite=overwrite, data=data).primary:
             continue  # under DDP every process trains; only global rank 0 evaluates and writes

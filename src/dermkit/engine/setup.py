@@ -86,12 +86,20 @@ def read_training_table(config: RunConfig) -> ImageTable:
     return table
 
 
-def hold_out(pool: ImageTable, fraction: float, seed: int) -> tuple[ImageTable, ImageTable]:
+def hold_out(
+    pool: ImageTable, fraction: float, seed: int, groups: Sequence[int] | None = None
+) -> tuple[ImageTable, ImageTable]:
     """Split ``pool`` into train and val, stratified by class; patients (``Record.group``) and byte-identical files
-    stay on one side."""
+    stay on one side.
+
+    ``groups`` are the pool's :func:`~dermkit.data.duplicates.leak_free_groups` when the caller has them already
+    (cross-validation hashes the files once for all folds); otherwise they are computed here.
+    """
     if len(pool) < 2:
         raise DataError(f"{pool.source}: too few training images ({len(pool)}) to hold out a validation set")
-    groups, _ = leak_free_groups([r.path for r in pool.records], [r.group for r in pool.records], skip_unreadable=True)
+    if groups is None:
+        paths, patients = [r.path for r in pool.records], [r.group for r in pool.records]
+        groups, _ = leak_free_groups(paths, patients, skip_unreadable=True)
     assigned = stratified_group_split(
         pool.labels(), {"train": 1.0 - fraction, "val": fraction}, groups=groups, seed=seed
     )
@@ -100,18 +108,20 @@ def hold_out(pool: ImageTable, fraction: float, seed: int) -> tuple[ImageTable, 
     return train, val
 
 
-def training_data(table: ImageTable, val_fraction: float, seed: int) -> TrainingData:
+def training_data(
+    table: ImageTable, val_fraction: float, seed: int, groups: Sequence[int] | None = None
+) -> TrainingData:
     """Pick train and validation records (never test) and check that a classifier can be trained on them.
 
     Uses the table's own train/val splits when present; otherwise holds out ``val_fraction`` of the training images
-    (:func:`hold_out`).
+    (:func:`hold_out`; ``groups``, one per record of an unsplit ``table``, are passed on to it).
     """
     splits = table.splits
     if "train" in splits and "val" in splits:
         train, val, val_source = table.subset("train"), table.subset("val"), "the dataset's val split"
     else:
         pool = table.subset("train") if "train" in splits else table
-        train, val = hold_out(pool, val_fraction, seed)
+        train, val = hold_out(pool, val_fraction, seed, groups if pool is table else None)
         val_source = f"{val_fraction:.0%} of the training images held out (seed {seed})"
     counts = train.class_counts()
     if table.num_classes < 2 or sum(1 for count in counts if count) < 2:
