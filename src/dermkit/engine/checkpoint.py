@@ -82,12 +82,21 @@ def load_task_state(
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The model's ``state_dict`` from a Lightning checkpoint (loaded with ``weights_only=True``) and the
     checkpoint's ``epoch`` and ``global_step``."""
-    try:
-        data = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for unreadable or unsafe files
-        raise ModelFileError(f"{checkpoint}: cannot read checkpoint ({str(exc).splitlines()[0]})") from None
+    data = _read_checkpoint(checkpoint)
     state = data.get("state_dict", {})
     weights = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
     if not weights:
         raise ModelFileError(f"{checkpoint}: holds no weights under '{prefix}'")
     return weights, {key: data.get(key) for key in ("epoch", "global_step")}
+
+
+def checkpoint_step(checkpoint: str | Path) -> int | None:
+    """The ``global_step`` of a Lightning checkpoint, read without loading its tensors (memory-mapped)."""
+    return _read_checkpoint(checkpoint, mmap=True).get("global_step")
+
+
+def _read_checkpoint(checkpoint: str | Path, mmap: bool = False) -> dict[str, Any]:
+    try:
+        return torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as exc:  # torch raises many types for unreadable or unsafe files
+        raise ModelFileError(f"{checkpoint}: cannot read checkpoint ({str(exc).splitlines()[0]})") from None

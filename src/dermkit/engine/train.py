@@ -25,7 +25,7 @@ from dermkit.config import RunConfig, dump
 from dermkit.data.dataset import ImageDataset, balanced_sampler, make_loader
 from dermkit.data.preprocess import Preprocess
 from dermkit.data.transforms import create_transform
-from dermkit.engine.checkpoint import AtomicCheckpointIO, ResumableCSVLogger, load_task_state
+from dermkit.engine.checkpoint import AtomicCheckpointIO, ResumableCSVLogger, checkpoint_step, load_task_state
 from dermkit.engine.lightning import TaskModule
 from dermkit.engine.setup import TrainingData, build_components, load_training_data
 from dermkit.errors import ConfigError, OutputPathError
@@ -196,7 +196,7 @@ def train(
     module = TaskModule(parts.task, config.optim.model_dump(), config.sched.model_dump(), strict=strict)
     monitors = ["val/loss", "train/loss", *module.val_metrics.keys()]
     best_cb, own_callbacks = _callbacks(config, out_dir, monitors)
-    resume_step = load_task_state(ckpt_path)[1].get("global_step") if ckpt_path else None
+    resume_step = checkpoint_step(ckpt_path) if ckpt_path else None
     trainer = make_trainer(config, out_dir, [*own_callbacks, *callbacks], resume_step)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
