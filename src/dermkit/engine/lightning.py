@@ -7,10 +7,12 @@ the optimiser and schedule by name. It never branches on the task: a new method 
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 import lightning as L
 import torch
+from torchmetrics import MeanMetric, MetricCollection
 
 from dermkit.engine.optim import create_optimizer, create_scheduler
 from dermkit.errors import ImageLoadError
@@ -37,8 +39,14 @@ class TaskModule(L.LightningModule):
         self.sched = dict(sched)
         self.strict = strict
         self.val_metrics = task.make_metrics().clone(prefix="val/")
+        # The val loss is a metric too, not a `self.log(sync_dist=True)` value: Lightning syncs logged values only on
+        # the processes that logged them, so a DDP process whose whole val shard was unreadable would desync.
+        self.val_loss = MeanMetric()
         self.skipped: dict[str, None] = {}
         self.val_updates = 0
+        # Zero-row copies of a readable batch and its output: under DDP they stand in for a process whose whole val
+        # shard was unreadable, so its metric states have the same shapes and dtypes as the others' when they sync.
+        self.empty_step: tuple[dict[str, Any], dict[str, Any]] | None = None
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         return self.task(batch)
@@ -61,6 +69,7 @@ class TaskModule(L.LightningModule):
                 return sum(parameter.sum() for parameter in self.parameters() if parameter.requires_grad) * 0.0
             return None
         out = self.task(batch)
+        self._remember_empty_step(batch, out)
         size = batch["image"].shape[0]
         self.log("train/loss", out["loss"], prog_bar=True, on_step=True, on_epoch=True, batch_size=size)
         return out["loss"]
@@ -69,17 +78,38 @@ class TaskModule(L.LightningModule):
         if not self._check_batch(batch):
             return
         out = self.task(batch)
-        self.log(
-            "val/loss", out["loss"], prog_bar=True, on_epoch=True, batch_size=batch["image"].shape[0], sync_dist=True
-        )
+        self._remember_empty_step(batch, out)
+        self.val_loss.update(out["loss"].detach(), weight=batch["image"].shape[0])
         self.task.update_metrics(self.val_metrics, out, batch)
         self.val_updates += 1
 
+    def _remember_empty_step(self, batch: dict[str, Any], out: dict[str, torch.Tensor]) -> None:
+        if self.empty_step is None and self.trainer.world_size > 1:
+            self.empty_step = (_zero_rows(batch), _zero_rows(out))
+
     def on_validation_epoch_end(self) -> None:
+        distributed = self.trainer.world_size > 1
+        if distributed and self.trainer.sanity_checking:
+            # Before training a process may not have seen a readable batch yet, and all processes must agree on
+            # whether to sync, so the sanity check skips the metrics under DDP.
+            self.val_loss.reset()
+            self.val_metrics.reset()
+            return
+        if distributed and not self.val_updates and self.empty_step is not None:
+            # A list state (AUROC's predictions) still empty here cannot be gathered against the other processes'
+            # (N, C) tensors, so those metrics take a zero-row step. Metrics with sum states sync as they are (and
+            # some, like accuracy, refuse zero rows).
+            batch, out = self.empty_step
+            self.task.update_metrics(_list_state_metrics(self.val_metrics), out, batch)
         # Under DDP every process must join the metric sync, even one whose images were all unreadable.
-        if self.val_updates or self.trainer.world_size > 1:
-            values = self.val_metrics.compute()
+        if self.val_updates or distributed:
+            with warnings.catch_warnings():
+                # On a process with no readable val image torchmetrics warns that compute precedes update; the
+                # synced states are the other processes', so the values are right.
+                warnings.filterwarnings("ignore", message=r".*called before the ``update`` method")
+                values = {"val/loss": self.val_loss.compute(), **self.val_metrics.compute()}
             self.log_dict({key: value.float() for key, value in values.items()}, prog_bar=True, sync_dist=True)
+        self.val_loss.reset()
         self.val_metrics.reset()
         self.val_updates = 0
 
@@ -95,3 +125,23 @@ class TaskModule(L.LightningModule):
             sched.pop("name", None), optimizer, total_steps=steps, steps_per_epoch=max(1, steps // epochs), **sched
         )
         return {"optimizer": optimizer, "lr_scheduler": schedule} if schedule else {"optimizer": optimizer}
+
+
+def _zero_rows(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with every batched tensor cut to zero rows (same dtype, device and trailing shape) and lists
+    emptied; scalars are kept."""
+    empty: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, torch.Tensor):
+            empty[key] = value.detach()[:0].clone() if value.ndim else value.detach()
+        else:
+            empty[key] = [] if isinstance(value, list) else value
+    return empty
+
+
+def _list_state_metrics(metrics: MetricCollection) -> MetricCollection:
+    """The members of ``metrics`` (the same objects, not copies) that keep any state as a list."""
+    members = metrics.items(keep_base=True, copy_state=False)
+    return MetricCollection({
+        name: metric for name, metric in members if any(isinstance(v, list) for v in metric.metric_state.values())
+    })  # fmt: skip
