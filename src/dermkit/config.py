@@ -11,7 +11,7 @@ this object: the engine unpacks it into the typed keyword arguments of the ``cre
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -267,6 +267,13 @@ def reader_options(data: DataConfig | Mapping[str, Any] | None = None, overrides
         raise ConfigError(f"data.{'.'.join(map(str, error['loc']))}: {error['msg']}") from None
     chosen.update({key: getattr(checked, key) for key in given})
     return {key: value for key, value in chosen.items() if value is not None}
+
+
+def split_reader_overrides(arguments: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Separate ``data.KEY=VALUE`` reader options from the other arguments (paths), each in its given order."""
+    arguments = list(arguments)
+    options = [item for item in arguments if item.startswith("data.") and "=" in item]
+    return [item for item in arguments if item not in options], options
 
 
 def dump(config: RunConfig) -> str:

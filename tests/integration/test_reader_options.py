@@ -74,3 +74,12 @@ def test_predict_reads_a_csv_with_an_unusual_image_column(two_class_project: Pat
     assert main([*args, "--num-workers", "0"]) == 0
     rows = list(csv.DictReader(out.open()))
     assert [row["path"] for row in rows] == [str(image) for image in images] and all(not r["error"] for r in rows)
+
+
+def test_split_reader_overrides_keeps_paths_and_options_apart_in_order() -> None:
+    from dermkit.config import split_reader_overrides
+
+    arguments = ["a.jpg", "data.path_column=file", "data/x.csv", "data.jpg", "b=c.jpg", "data.images_dir=../i"]
+    paths, options = split_reader_overrides(arguments)
+    assert paths == ["a.jpg", "data/x.csv", "data.jpg", "b=c.jpg"]
+    assert options == ["data.path_column=file", "data.images_dir=../i"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from dermkit.cli.app import READER_OPTIONS_HELP, app, console
-from dermkit.config import reader_options
+from dermkit.config import reader_options, split_reader_overrides
 from dermkit.data.inputs import collect_images
 from dermkit.errors import ConfigError, DataError
 from dermkit.metrics.classification import format_summary
@@ -171,8 +171,8 @@ def predict(
     from dermkit.inference.outputs import predict_to_csv
     from dermkit.inference.predictor import Predictor
 
-    paths = [item for item in inputs if not (str(item).startswith("data.") and "=" in str(item))]
-    options = reader_options(None, [str(item) for item in inputs if item not in paths])
+    paths, overrides = split_reader_overrides(str(item) for item in inputs)
+    options = reader_options(None, overrides)
     if set(options) - {"path_column"}:
         raise ConfigError("predict takes one reader option, data.path_column=NAME (the image column of a CSV)")
     predictor = Predictor.from_checkpoint(model, tta=tta)
