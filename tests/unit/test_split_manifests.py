@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import csv
-import itertools
 import shutil
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from dermkit.data import read_dataset
 from dermkit.data.records import ImageTable, Record
 from dermkit.data.split_manifests import split_dataset
 from dermkit.errors import DataError
-
-_COLOURS = itertools.count(1)
-
-
-def _image(path: Path) -> Path:
-    """Write a tiny PNG whose bytes differ from every other image this module writes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    index = next(_COLOURS)
-    Image.new("RGB", (8, 8), (index % 256, index // 256 % 256, 201)).save(path, format="PNG")
-    return path
+from tests.unit._manifest_helpers import _image
 
 
 def _class_folders(root: Path, counts: dict[str, int]) -> Path:
