@@ -1,4 +1,4 @@
-"""benchmarks/overhead.py keeps working as dermkit changes (a tiny run; its numbers are not checked here)."""
+"""The scripts in benchmarks/ keep working as dermkit changes (a tiny run; its numbers are not checked here)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.slow
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "overhead.py"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+SCRIPT = BENCHMARKS / "overhead.py"
 
 
 def test_overhead_benchmark_runs_and_prints_its_ratios(tmp_path: Path) -> None:
@@ -20,3 +21,10 @@ def test_overhead_benchmark_runs_and_prints_its_ratios(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     for line in ("plain PyTorch loop", "dermkit train", "ratio dermkit / plain", "data loader, skin_classifier"):
         assert line in result.stdout
+
+
+def test_bootstrap_benchmark_checks_both_paths_agree_and_prints_the_speed_up(tmp_path: Path) -> None:
+    args = [sys.executable, str(BENCHMARKS / "bootstrap.py"), "--images", "300", "--classes", "4", "--resamples", "20"]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "intervals equal on both paths" in result.stdout and "speed-up (copying / weighted)" in result.stdout

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -21,6 +21,16 @@ from .calibration import expected_calibration_error
 __all__ = ["METRICS", "bootstrap_ci", "bootstrap_metrics", "resolve_metric"]
 
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
+
+
+@runtime_checkable
+class WeightedMetrics(Protocol):
+    """Named metrics that can also be prepared once on ``(y_true, proba)`` and then evaluated under row weights
+    (``weighted(y, p)(w) -> {name: value}``, ``w=None`` meaning each row once): the bootstrap's fast path."""
+
+    def weighted(self, y_true: np.ndarray, proba: np.ndarray) -> Callable[..., Mapping[str, float]]: ...
+
+    def keys(self) -> Any: ...
 
 
 def _labels(fn):
@@ -122,7 +132,8 @@ def bootstrap_metrics(
     are dropped for that metric.
 
     Args:
-        functions: name -> ``fn(y_true (N,), proba (N, C)) -> float``, NaN (not an exception) when undefined.
+        functions: name -> ``fn(y_true (N,), proba (N, C)) -> float``, NaN (not an exception) when undefined; a
+            :class:`WeightedMetrics` mapping (the headline metrics) is evaluated as row weights instead of copies.
         y_true: (N,) class indices.
         proba: (N, C) probabilities.
         n_resamples: bootstrap resamples B (0 gives point estimates only, with null bounds).
@@ -139,17 +150,23 @@ def bootstrap_metrics(
         raise MetricInputError(f"confidence must lie in (0, 1), got {confidence}")
     y = np.asarray(y_true, dtype=np.int64)
     p = np.asarray(proba, dtype=np.float64)
-    _, order, starts, counts = _group_layout(groups, y.size)
+    codes, order, starts, counts = _group_layout(groups, y.size)
     values = {name: np.full(int(n_resamples), np.nan) for name in functions}
+    weighted = functions.weighted(y, p) if isinstance(functions, WeightedMetrics) and y.size else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # per-resample undefined-metric noise; counted in n_resamples instead
-        points = {name: float(fn(y, p)) for name, fn in functions.items()}
-        if y.size:
-            rng = np.random.default_rng(seed)
-            for r in range(int(n_resamples)):
-                rows = _rows_of(rng.integers(0, counts.size, counts.size), order, starts, counts)
-                for name, fn in functions.items():
-                    values[name][r] = fn(y[rows], p[rows])
+        points = weighted() if weighted is not None else {name: float(fn(y, p)) for name, fn in functions.items()}
+        points = {name: float(points[name]) for name in functions}
+        rng = np.random.default_rng(seed)
+        for r in range(int(n_resamples) if y.size else 0):
+            draw = rng.integers(0, counts.size, counts.size)
+            if weighted is not None:  # the resample as weights: how often each row was drawn
+                resample = weighted(np.bincount(draw, minlength=counts.size)[codes].astype(np.float64))
+            else:
+                rows = _rows_of(draw, order, starts, counts)
+                resample = {name: fn(y[rows], p[rows]) for name, fn in functions.items()}
+            for name in functions:
+                values[name][r] = resample[name]
     alpha = (1.0 - confidence) / 2
     result = {}
     for name, point in points.items():

@@ -14,6 +14,7 @@ from ._validation import MetricInputError, check_labels, check_proba
 
 __all__ = [
     "apply_temperature",
+    "confidence_bin_index",
     "expected_calibration_error",
     "fit_temperature",
     "logits_from_proba",
@@ -22,6 +23,7 @@ __all__ = [
 ]
 
 TEMPERATURE_BOUNDS = (1e-2, 1e2)
+ECE_BINS = 15  # as in Guo et al.
 
 
 def _check_n_bins(n_bins: int) -> int:
@@ -30,7 +32,13 @@ def _check_n_bins(n_bins: int) -> int:
     return int(n_bins)
 
 
-def reliability_bins(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 15) -> dict[str, np.ndarray]:
+def confidence_bin_index(confidence: np.ndarray, n_bins: int = ECE_BINS) -> np.ndarray:
+    """Bin of each confidence among ``n_bins`` equal-width bins ``(m/M, (m+1)/M]`` (the first also holds 0)."""
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    return np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)
+
+
+def reliability_bins(y_true: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS) -> dict[str, np.ndarray]:
     """Top-label reliability diagram data with equal-width confidence bins (Guo et al. 2017, Sec. 2).
 
     Each sample contributes its confidence ``max_k proba[k]`` and whether ``argmax`` is correct. Bin ``m`` is
@@ -51,7 +59,7 @@ def reliability_bins(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 15) ->
     conf = p.max(axis=1)
     correct = (p.argmax(axis=1) == y).astype(np.float64)
     edges = np.linspace(0.0, 1.0, m + 1)
-    idx = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, m - 1)
+    idx = confidence_bin_index(conf, m)
     count = np.bincount(idx, minlength=m)
     nonempty = count > 0
     mean_conf = np.full(m, np.nan)
@@ -61,7 +69,7 @@ def reliability_bins(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 15) ->
     return {"bin_edges": edges, "mean_confidence": mean_conf, "accuracy": acc, "count": count.astype(np.int64)}
 
 
-def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 15) -> float:
+def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS) -> float:
     """Expected calibration error ``sum_m |B_m|/N * |acc(B_m) - conf(B_m)|`` (Guo et al. 2017, Eq. 3).
 
     Top-label confidence, ``n_bins`` equal-width bins as in :func:`reliability_bins`.
