@@ -29,8 +29,9 @@ format: install
 	$(VENV)/bin/ruff format src tests benchmarks
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 
-bench: install  ## dermkit vs a plain PyTorch loop, side by side
+bench: install  ## dermkit vs a plain PyTorch loop, and the bootstrap's two paths, side by side
 	$(PY) benchmarks/overhead.py
+	$(PY) benchmarks/bootstrap.py
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache
