@@ -271,9 +271,11 @@ def reader_options(data: DataConfig | Mapping[str, Any] | None = None, overrides
 
 def split_reader_overrides(arguments: Iterable[str]) -> tuple[list[str], list[str]]:
     """Separate ``data.KEY=VALUE`` reader options from the other arguments (paths), each in its given order."""
-    arguments = list(arguments)
-    options = [item for item in arguments if item.startswith("data.") and "=" in item]
-    return [item for item in arguments if item not in options], options
+    paths: list[str] = []
+    options: list[str] = []
+    for item in arguments:
+        (options if item.startswith("data.") and "=" in item else paths).append(item)
+    return paths, options
 
 
 def dump(config: RunConfig) -> str:

@@ -43,7 +43,6 @@ class TaskModule(L.LightningModule):
         # the processes that logged them, so a DDP process whose whole val shard was unreadable would desync.
         self.val_loss = MeanMetric()
         self.skipped: dict[str, None] = {}
-        self.val_updates = 0
         # Zero-row copies of a readable batch and its output: under DDP they stand in for a process whose whole val
         # shard was unreadable, so its metric states have the same shapes and dtypes as the others' when they sync.
         self.empty_step: tuple[dict[str, Any], dict[str, Any]] | None = None
@@ -81,28 +80,27 @@ class TaskModule(L.LightningModule):
         self._remember_empty_step(batch, out)
         self.val_loss.update(out["loss"].detach(), weight=batch["image"].shape[0])
         self.task.update_metrics(self.val_metrics, out, batch)
-        self.val_updates += 1
 
     def _remember_empty_step(self, batch: dict[str, Any], out: dict[str, torch.Tensor]) -> None:
         if self.empty_step is None and self.trainer.world_size > 1:
             self.empty_step = (_zero_rows(batch), _zero_rows(out))
 
     def on_validation_epoch_end(self) -> None:
-        distributed = self.trainer.world_size > 1
-        if distributed and self.trainer.sanity_checking:
-            # Before training a process may not have seen a readable batch yet, and all processes must agree on
-            # whether to sync, so the sanity check skips the metrics under DDP.
-            self.val_loss.reset()
-            self.val_metrics.reset()
-            return
-        if distributed and not self.val_updates and self.empty_step is not None:
-            # A list state (AUROC's predictions) still empty here cannot be gathered against the other processes'
-            # (N, C) tensors, so those metrics take a zero-row step. Metrics with sum states sync as they are (and
-            # some, like accuracy, refuse zero rows).
-            batch, out = self.empty_step
-            self.task.update_metrics(_list_state_metrics(self.val_metrics), out, batch)
-        # Under DDP every process must join the metric sync, even one whose images were all unreadable.
-        if self.val_updates or distributed:
+        readable = self.val_loss.update_count > 0
+        if self.trainer.world_size == 1:
+            log_values = readable
+        else:
+            # Under DDP every process must join the metric sync, even one whose val images were all unreadable. The
+            # sanity check skips it: before training a process may not have seen a readable batch yet, and all
+            # processes must agree on whether to sync.
+            log_values = not self.trainer.sanity_checking
+            if log_values and not readable and self.empty_step is not None:
+                # A list state (AUROC's predictions) still empty here cannot be gathered against the other
+                # processes' (N, C) tensors, so those metrics take a zero-row step. Metrics with sum states sync as
+                # they are (and some, like accuracy, refuse zero rows).
+                batch, out = self.empty_step
+                self.task.update_metrics(_list_state_metrics(self.val_metrics), out, batch)
+        if log_values:
             with warnings.catch_warnings():
                 # On a process with no readable val image torchmetrics warns that compute precedes update; the
                 # synced states are the other processes', so the values are right.
@@ -111,7 +109,6 @@ class TaskModule(L.LightningModule):
             self.log_dict({key: value.float() for key, value in values.items()}, prog_bar=True, sync_dist=True)
         self.val_loss.reset()
         self.val_metrics.reset()
-        self.val_updates = 0
 
     def configure_optimizers(self) -> dict[str, Any]:
         options = dict(self.optim)

@@ -30,8 +30,6 @@ class WeightedMetrics(Protocol):
 
     def weighted(self, y_true: np.ndarray, proba: np.ndarray) -> Callable[..., Mapping[str, float]]: ...
 
-    def keys(self) -> Any: ...
-
 
 def _labels(fn):
     """Adapt a label metric ``fn(y_true, y_pred, num_classes)`` to ``(y_true, proba)`` with argmax predictions."""

@@ -90,13 +90,6 @@ def headline_names(num_classes: int) -> list[str]:
     return [*names, "log_loss", "brier", "ece"]
 
 
-def predictions(proba: np.ndarray, threshold: float | None) -> np.ndarray:
-    """Predicted class per row: ``p_1 >= threshold`` for a binary problem with a threshold, else argmax."""
-    if threshold is not None and proba.shape[1] == 2:
-        return (proba[:, 1] >= threshold).astype(np.int64)
-    return proba.argmax(axis=1)
-
-
 class WeightedHeadline:
     """The headline metrics of ``(y_true, proba)`` under row weights; see ``headline.headline_functions``.
 
@@ -111,7 +104,7 @@ class WeightedHeadline:
         p = np.asarray(proba, dtype=np.float64)
         self.size, self.num_classes = p.shape
         classes = self.num_classes
-        predicted = predictions(p, threshold)
+        predicted = F.predict(p, threshold if classes == 2 else None)
         self.cell = y * classes + predicted  # confusion-matrix cell of every row
         self.correct = (predicted == y).astype(np.float64)
         self.row_log_loss = -np.log(np.clip(p[np.arange(y.size), y], _EPS, 1.0))
@@ -119,7 +112,6 @@ class WeightedHeadline:
         confidence = p.max(axis=1)
         self.ece_bin = confidence_bin_index(confidence, ECE_BINS)
         self.ece_gap = (p.argmax(axis=1) == y) - confidence  # a bin's weighted sum of this is count x (acc - conf)
-        self.label = y
         self.one_vs_rest = [RankedScores(p[:, c], y == c) for c in range(classes)]
         self.pairs = {}
         if 2 < classes <= 10:  # MAUC's cost grows with C squared
@@ -135,21 +127,22 @@ class WeightedHeadline:
         classes = self.num_classes
         cm = np.bincount(self.cell, weights=w, minlength=classes * classes).reshape(classes, classes)
         per_class = F.per_class_from_confusion(cm)
+        present = cm.sum(axis=1) > 0  # classes drawn: the multi-class macro averages skip the others
         values = {"accuracy": float(w @ self.correct / total), "balanced_accuracy": F.nan_average(per_class["recall"])}
         if classes == 2:
             values["sensitivity"], values["specificity"] = float(per_class["recall"][1]), float(per_class["recall"][0])
             values["roc_auc"] = self.one_vs_rest[1].auc(w)
         else:
-            present = [scores for c, scores in enumerate(self.one_vs_rest) if cm[c].sum() > 0]
-            values["roc_auc"] = float(np.mean([s.auc(w) for s in present])) if len(present) > 1 else float("nan")
+            aucs = [s.auc(w) for c, s in enumerate(self.one_vs_rest) if present[c]]
+            values["roc_auc"] = float(np.mean(aucs)) if len(aucs) > 1 else float("nan")
         values["macro_f1"] = F.nan_average(per_class["f1"])
         values["g_mean"] = F.g_mean_of_recalls(per_class["recall"])
         if self.pairs:
-            values["mauc"] = self._mauc(w, cm.sum(axis=1) > 0)
+            values["mauc"] = self._mauc(w, present)
         if classes == 2:
             values["average_precision"] = self.one_vs_rest[1].average_precision(w)
         else:
-            ap = [s.average_precision(w) for c, s in enumerate(self.one_vs_rest) if cm[c].sum() > 0]
+            ap = [s.average_precision(w) for c, s in enumerate(self.one_vs_rest) if present[c]]
             values["average_precision"] = float(np.mean(ap)) if ap else float("nan")
         values["cohen_kappa"] = _kappa(cm)
         if classes == 2:
