@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 from dermkit import config as config_module
 from dermkit.data import read_dataset
 from dermkit.data.dataset import ImageDataset, make_loader
-from dermkit.data.io import load_image
+from dermkit.data.decode import load_image
 from dermkit.data.preprocess import Preprocess
 from dermkit.data.synthetic import make_synthetic_dataset
 from dermkit.data.transforms import create_transform

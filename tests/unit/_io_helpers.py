@@ -1,4 +1,4 @@
-"""Shared helpers for the dermkit.data.io tests: synthetic pixels, encoders and the one-line error check."""
+"""Shared helpers for the dermkit.data.decode tests: synthetic pixels, encoders and the one-line error check."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dermkit.data.io import load_image
+from dermkit.data.decode import load_image
 from dermkit.errors import DermkitError, ImageLoadError
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)

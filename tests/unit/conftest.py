@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dermkit.metrics.operating_point import operating_points
-from dermkit.metrics.report import write_report
+from dermkit.reports.html_report import write_report
 from tests.unit._report_helpers import LOG, _audit, _metrics, _png
 
 

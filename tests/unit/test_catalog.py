@@ -6,7 +6,7 @@ import shlex
 
 import pytest
 
-import dermkit.data.public  # noqa: F401  (registers the public formats the catalogue names)
+import dermkit.data.public.isic_ham  # noqa: F401  (registers the public formats the catalogue names)
 from dermkit import config
 from dermkit.data import FORMATS
 from dermkit.data.catalog import DATASETS, PLANNED_FORMATS, DatasetInfo, format_catalog, get_dataset

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dermkit.errors import DataError
-from dermkit.metrics.compare import format_comparison, load_run_metrics, parse_metric_names
+from dermkit.reports.compare import format_comparison, load_run_metrics, parse_metric_names
 
 
 def write(path: Path, data: dict) -> Path:

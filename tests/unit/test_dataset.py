@@ -23,7 +23,7 @@ def test_dataset_items_carry_image_target_and_index(synth_dir: Path) -> None:
 
 
 def test_eval_items_equal_preprocess_of_the_loaded_image(synth_dir: Path) -> None:
-    from dermkit.data.io import load_image
+    from dermkit.data.decode import load_image
 
     path = sorted((synth_dir / "benign").glob("*.jpg"))[0]
     preprocess = Preprocess(32, 40)

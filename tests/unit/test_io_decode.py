@@ -1,4 +1,4 @@
-"""dermkit.data.io decoding: image-file detection, every pixel mode and format, and arrays, to RGB uint8."""
+"""dermkit.data.decode decoding: image-file detection, every pixel mode and format, and arrays, to RGB uint8."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dermkit.data.io import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, is_image_file, load_image
+from dermkit.data.decode import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, is_image_file, load_image
 from tests.unit._io_helpers import BLUE, RED, _assert_rgb, _load_error, _noise, _palette_image, _save
 
 # ---------------------------------------------------------------------------------------------------------- helpers

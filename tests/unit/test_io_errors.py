@@ -1,4 +1,4 @@
-"""dermkit.data.io failures: bad files, bombs, unusable arrays and probes give one-line ImageLoadErrors; fuzzed."""
+"""dermkit.data.decode failures: bad files, bombs, unusable arrays and probes give one-line ImageLoadErrors; fuzzed."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
-from dermkit.data.io import ImageInfo, load_image, probe_image
+from dermkit.data.decode import ImageInfo, load_image, probe_image
 from dermkit.errors import ImageLoadError
 from tests.unit._io_helpers import _encode, _load_error, _noise, _palette_image, _save
 

@@ -1,4 +1,4 @@
-"""dermkit.data.io JPEG specifics: EXIF orientation and reduced-scale (``min_size``) draft decoding."""
+"""dermkit.data.decode JPEG specifics: EXIF orientation and reduced-scale (``min_size``) draft decoding."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dermkit.data.io import load_image
+from dermkit.data.decode import load_image
 from tests.unit._io_helpers import BLUE, RED, _assert_rgb, _encode, _noise, _save
 
 

@@ -1,4 +1,4 @@
-"""dermkit.metrics.calibration: ECE / reliability bins and temperature scaling."""
+"""dermkit.metrics.calibration (ECE, reliability bins) and dermkit.evaluation.calibration (temperature scaling)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,8 @@ import pytest
 from scipy.special import softmax
 from sklearn.metrics import log_loss
 
-from dermkit.metrics.calibration import (
-    apply_temperature,
-    expected_calibration_error,
-    fit_temperature,
-    logits_from_proba,
-    reliability_bins,
-    temperature_nll,
-)
+from dermkit.evaluation.calibration import apply_temperature, fit_temperature, logits_from_proba, temperature_nll
+from dermkit.metrics.calibration import expected_calibration_error, reliability_bins
 from dermkit.metrics.functional import MetricInputError
 
 HAND_PROBA = np.array(

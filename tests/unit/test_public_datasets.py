@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import dermkit.data.public  # noqa: F401  (registers medmnist, ham10000, isic)
+import dermkit.data.public.isic_ham  # noqa: F401  (registers medmnist, ham10000, isic)
 from dermkit.data import ImageTable, detect_format, read_dataset
-from dermkit.data.medmnist import DERMAMNIST_CLASSES, MARKER
+from dermkit.data.public.medmnist import DERMAMNIST_CLASSES, MARKER
 from dermkit.data.splits import stratified_group_split
 from dermkit.errors import DataError
 

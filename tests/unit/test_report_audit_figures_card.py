@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from dermkit.metrics import plots
 from dermkit.metrics.calibration import reliability_bins
-from dermkit.metrics.model_card import write_model_card
-from dermkit.metrics.report import render_audit_html, write_audit_report
+from dermkit.reports import figures as plots
+from dermkit.reports.html_report import render_audit_html, write_audit_report
+from dermkit.reports.model_card import write_model_card
 from tests.unit._report_helpers import LOG, _audit, _parse
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from dermkit.fileio import write_json
 from dermkit.metrics._validation import MetricInputError
-from dermkit.metrics.report import write_report
+from dermkit.reports.html_report import write_report
 from tests.unit._report_helpers import SECTIONS, _metrics, _parse, _png, _section
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from dermkit.errors import ConfigError
-from dermkit.inference.pipeline import carry_threshold
-from dermkit.inference.thresholds import choose_threshold, parse_rule
+from dermkit.evaluation.pipeline import carry_threshold
+from dermkit.evaluation.thresholds import choose_threshold, parse_rule
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dermkit.errors import ConfigError
-from dermkit.inference.calibrate import fit_calibration
+from dermkit.evaluation.calibration import fit_calibration
 from dermkit.inference.predictor import Predictor, tta_views
 
 
@@ -65,8 +65,8 @@ def test_temperature_scaling_handles_single_logit_models_and_ignores_unreadable_
 
 
 def test_config_error_is_raised_for_threshold_on_multiclass(trained_run: Path) -> None:
-    from dermkit.inference.evaluate import _set_threshold
-    from dermkit.inference.thresholds import parse_rule
+    from dermkit.evaluation.evaluate import _set_threshold
+    from dermkit.evaluation.thresholds import parse_rule
 
     predictor = Predictor.from_checkpoint(trained_run)
     predictor.spec.class_names.append("third")

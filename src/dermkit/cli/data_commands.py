@@ -102,7 +102,7 @@ def audit(
         console.print("near duplicates are candidates to look at, not proof: similar framing can match too")
     if out is not None:
         from dermkit.fileio import write_json
-        from dermkit.metrics.audit_report import write_audit_report
+        from dermkit.reports.audit_page import write_audit_report
 
         audit_dict = report.to_dict()
         console.print(f"audit.json: {write_json(out / 'audit.json', audit_dict)}")

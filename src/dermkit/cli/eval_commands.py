@@ -84,7 +84,7 @@ def evaluate(
     seed: int = typer.Option(0, min=0, help="Bootstrap seed."),
 ) -> None:
     """Evaluate a model on labelled data: metrics.json, predictions.csv and a readable summary."""
-    from dermkit.inference.pipeline import evaluate_to_folder
+    from dermkit.evaluation.pipeline import evaluate_to_folder
 
     run = evaluate_to_folder(model, data, out, split=split, batch_size=batch_size, num_workers=num_workers, tta=tta,
                              bootstrap=bootstrap, group_by=group_by, class_map=class_map,
@@ -129,7 +129,7 @@ def calibrate(
     num_workers: int = typer.Option(2, min=0, help="Decoding processes."),
 ) -> None:
     """Fit temperature scaling on validation data and store it in model.json (applied at prediction)."""
-    from dermkit.inference.pipeline import calibrate_model
+    from dermkit.evaluation.pipeline import calibrate_model
 
     run = calibrate_model(model, data, split=split, batch_size=batch_size, num_workers=num_workers,
                           class_map=class_map, save=not dry_run, data_options=options or ())  # fmt: skip
@@ -152,7 +152,7 @@ def compare(
     metrics: str | None = typer.Option(None, help="Comma-separated metrics to show (default: all headline ones)."),
 ) -> None:
     """Print the headline metrics of several runs side by side."""
-    from dermkit.metrics.compare import format_comparison, load_run_metrics, parse_metric_names
+    from dermkit.reports.compare import format_comparison, load_run_metrics, parse_metric_names
 
     names = parse_metric_names(metrics)
     console.print(format_comparison([load_run_metrics(path) for path in runs], names))

@@ -1,7 +1,7 @@
 """Dataset audit: class balance, image sizes and modes, unreadable files, and duplicates leaking across splits.
 
-One pass reads every distinct file: its header (:func:`~dermkit.data.io.probe_image`: stored size, mode, format) and,
-with ``decode=True``, a reduced-scale full decode (:func:`~dermkit.data.io.load_image`, ``min_size=64``) that finds
+One pass reads each distinct file: its header (:func:`~dermkit.data.decode.probe_image`: stored size, mode, format) and,
+with ``decode=True``, a reduced-scale full decode (:func:`~dermkit.data.decode.load_image`, ``min_size=64``) that finds
 truncated pixel data and feeds the DCT perceptual hash. Byte-identical files are grouped by SHA-256
 (:func:`~dermkit.data.duplicates.exact_duplicate_groups`); near copies (resized, re-compressed) are pairs of perceptual
 hashes within ``max_distance`` bits. A copy in two splits is leakage: it inflates the test score.
@@ -29,8 +29,8 @@ from dermkit.data.audit_findings import (
     format_counts,
     format_splits,
 )
+from dermkit.data.decode import ImageInfo, load_image, probe_image
 from dermkit.data.duplicates import exact_duplicate_groups, near_duplicate_pairs, perceptual_hash
-from dermkit.data.io import ImageInfo, load_image, probe_image
 from dermkit.data.records import ImageTable, Record
 from dermkit.errors import DataError, ImageLoadError
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler, default_collate
 
-from dermkit.data.io import load_image
+from dermkit.data.decode import load_image
 from dermkit.data.preprocess import Preprocess
 from dermkit.data.records import Record
 from dermkit.errors import ImageLoadError

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dermkit.data.io import IMAGE_EXTENSIONS, is_image_file
+from dermkit.data.decode import IMAGE_EXTENSIONS, is_image_file
 from dermkit.data.records import SPLIT_ALIASES, ImageTable, Record, sorted_class_names
 from dermkit.errors import DataError
 from dermkit.registry import Registry

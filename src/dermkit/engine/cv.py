@@ -21,8 +21,8 @@ from dermkit.data.splits import kfold_assign, stratified_group_split
 from dermkit.engine.setup import read_training_table, training_data
 from dermkit.engine.train import train
 from dermkit.errors import ConfigError
+from dermkit.evaluation.evaluate import evaluate
 from dermkit.fileio import write_csv, write_json
-from dermkit.inference.evaluate import evaluate
 from dermkit.inference.predictor import Predictor
 
 log = logging.getLogger("dermkit")

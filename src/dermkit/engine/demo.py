@@ -13,8 +13,8 @@ from dermkit.data.inputs import collect_images
 from dermkit.data.split_manifests import split_dataset
 from dermkit.data.synthetic import make_synthetic_dataset
 from dermkit.engine.train import train
+from dermkit.evaluation.pipeline import evaluate_to_folder
 from dermkit.inference.outputs import predict_to_csv
-from dermkit.inference.pipeline import evaluate_to_folder
 from dermkit.inference.predictor import Predictor
 from dermkit.recipes import resolve_recipe
 

@@ -29,8 +29,8 @@ from dermkit.engine.checkpoint import AtomicCheckpointIO, ResumableCSVLogger, ch
 from dermkit.engine.lightning import TaskModule
 from dermkit.engine.setup import TrainingData, build_components, load_training_data
 from dermkit.errors import ConfigError, OutputPathError
+from dermkit.evaluation.evaluate import evaluate
 from dermkit.fileio import write_json, write_text
-from dermkit.inference.evaluate import evaluate
 from dermkit.inference.predictor import Predictor
 from dermkit.models.artifact import Architecture, Decision, ModelSpec, save_model, write_spec
 

@@ -1,6 +1,5 @@
-"""Inference: ``Predictor.from_checkpoint`` and evaluation on labelled data (no trainer needed)."""
+"""Inference: predictors that run a model folder on images (no trainer, no labels needed)."""
 
-from dermkit.inference.evaluate import Evaluation, evaluate
 from dermkit.inference.predictor import Prediction, Predictor
 
-__all__ = ["Evaluation", "Prediction", "Predictor", "evaluate"]
+__all__ = ["Prediction", "Predictor"]

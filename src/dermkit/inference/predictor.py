@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from dermkit.data.dataset import ImageDataset, make_loader
-from dermkit.data.io import load_image
+from dermkit.data.decode import load_image
 from dermkit.data.preprocess import Preprocess
 from dermkit.data.records import Record
 from dermkit.errors import ConfigError

@@ -19,11 +19,11 @@ import numpy as np
 
 from dermkit.data.records import ImageTable
 from dermkit.errors import ConfigError, DataError
+from dermkit.evaluation.thresholds import ThresholdRule
+from dermkit.evaluation.thresholds import choose_threshold as pick_threshold
 from dermkit.fileio import write_csv
 from dermkit.inference.outputs import prediction_rows
 from dermkit.inference.predictor import Predictor
-from dermkit.inference.thresholds import ThresholdRule
-from dermkit.inference.thresholds import choose_threshold as pick_threshold
 from dermkit.metrics import functional as F
 from dermkit.metrics.classification import classification_metrics
 from dermkit.metrics.headline import bootstrap_metrics, headline_functions, subgroup_metrics

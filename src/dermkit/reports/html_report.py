@@ -18,22 +18,21 @@ import numpy as np
 
 from dermkit import __version__
 from dermkit.fileio import write_text
-
-from . import plots
-from ._validation import MetricInputError
-from .audit_report import render_audit_html, write_audit_report
-from .calibration import reliability_bins
-from .functional import predict
-from .html_page import escape as _e
-from .html_page import figure as _figure
-from .html_page import footer as _footer
-from .html_page import note as _note
-from .html_page import page as _page
-from .html_page import section as _section
-from .html_page import table as _table
-from .html_page import value_html as _v
-from .model_card import format_ci, format_value, headline_metrics
-from .operating_point import operating_points
+from dermkit.metrics._validation import MetricInputError
+from dermkit.metrics.calibration import reliability_bins
+from dermkit.metrics.functional import predict
+from dermkit.metrics.operating_point import operating_points
+from dermkit.reports import figures as plots
+from dermkit.reports.audit_page import render_audit_html, write_audit_report
+from dermkit.reports.html import escape as _e
+from dermkit.reports.html import figure as _figure
+from dermkit.reports.html import footer as _footer
+from dermkit.reports.html import note as _note
+from dermkit.reports.html import page as _page
+from dermkit.reports.html import section as _section
+from dermkit.reports.html import table as _table
+from dermkit.reports.html import value_html as _v
+from dermkit.reports.model_card import format_ci, format_value, headline_metrics
 
 __all__ = ["render_audit_html", "write_audit_report", "write_report"]
 

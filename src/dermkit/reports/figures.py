@@ -23,7 +23,7 @@ from matplotlib.ticker import MaxNLocator
 from PIL import Image
 from sklearn import metrics as skm
 
-from dermkit.data.io import load_image
+from dermkit.data.decode import load_image
 
 __all__ = [
     "confusion_figure",

@@ -12,11 +12,11 @@ from dermkit.config import reader_options
 from dermkit.data import read_dataset
 from dermkit.data.records import ImageTable
 from dermkit.errors import ConfigError, DataError, OutputPathError
+from dermkit.evaluation.calibration import CalibrationResult, fit_calibration
+from dermkit.evaluation.evaluate import Evaluation, evaluate, parse_class_map, select_split
+from dermkit.evaluation.thresholds import parse_rule
 from dermkit.fileio import write_json
-from dermkit.inference.calibrate import CalibrationResult, fit_calibration
-from dermkit.inference.evaluate import Evaluation, evaluate, parse_class_map, select_split
 from dermkit.inference.predictor import Predictor
-from dermkit.inference.thresholds import parse_rule
 from dermkit.models.artifact import ModelSpec, resolve_model_dir, write_spec
 
 
@@ -73,7 +73,7 @@ def evaluate_to_folder(
     """Evaluate ``model`` on ``data`` and write ``metrics.json``, ``predictions.csv`` (and ``report.html`` plus the
     model's ``MODEL_CARD.md`` with ``report``); ``save`` stores a chosen threshold in the model's ``model.json``.
 
-    Arguments mirror ``dermkit evaluate``'s options (see :func:`dermkit.inference.evaluate.evaluate`); ``audit``
+    Arguments mirror ``dermkit evaluate``'s options (see :func:`dermkit.evaluation.evaluate.evaluate`); ``audit``
     audits the whole dataset (every split: leakage is across splits) into ``audit.json`` and the report;
     ``data_options`` are ``data.KEY=VALUE`` reader options (see :func:`read_model_data`).
     """
@@ -110,8 +110,8 @@ def evaluate_to_folder(
         audit_dict = run.audit = audit_dataset(dataset, workers=max(1, num_workers)).to_dict()
         run.files["audit"] = write_json(out / "audit.json", audit_dict)
     if report:
-        from dermkit.metrics.model_card import write_model_card
-        from dermkit.metrics.report import write_report
+        from dermkit.reports.html_report import write_report
+        from dermkit.reports.model_card import write_model_card
 
         model_info = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
         model_info["decision"] = predictor.spec.decision.model_dump(mode="json")

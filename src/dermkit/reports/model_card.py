@@ -2,7 +2,7 @@
 
 The section list follows M. Mitchell et al., "Model Cards for Model Reporting", FAT* 2019, trimmed to what
 dermkit knows about a run. :func:`headline_metrics` and :func:`format_value` are shared with the HTML report
-(:mod:`dermkit.metrics.report`) so both show the same numbers the same way; this module imports no plotting code.
+(:mod:`dermkit.reports.html_report`) so both show the same numbers the same way; this module imports no plotting code.
 """
 
 from __future__ import annotations
@@ -250,7 +250,7 @@ def write_model_card(path: str | Path, *, model_info: dict, metrics: dict, data_
     Args:
         path: The Markdown file to write (atomically).
         model_info: The model's ``model.json`` as a dict; any key may be missing.
-        metrics: An evaluation dict as for :func:`dermkit.metrics.report.write_report` (``ci``, ``subgroups``
+        metrics: An evaluation dict as for :func:`dermkit.reports.html_report.write_report` (``ci``, ``subgroups``
             optional).
         data_info: ``{"source", "split", "n", "class_counts"}`` of the evaluation data; keys may be missing.
 

@@ -1,6 +1,6 @@
 """Readers for public dermatology datasets, registered in the dataset-format registry on import.
 
-* ``medmnist``: MedMNIST v2 ``.npz`` files such as ``dermamnist.npz`` (see :mod:`dermkit.data.medmnist`).
+* ``medmnist``: MedMNIST v2 ``.npz`` files such as ``dermamnist.npz`` (see :mod:`dermkit.data.public.medmnist`).
 * ``ham10000``: ``HAM10000_metadata.csv`` (``lesion_id,image_id,dx,dx_type,age,sex,localization``) with the images in
   ``HAM10000_images_part_1/``, ``HAM10000_images_part_2/``, ``images/`` or beside the CSV. Label = ``dx``, group =
   ``lesion_id`` (images of one lesion never straddle splits); age, sex and localization stay as metadata.
@@ -22,10 +22,10 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from dermkit.data import medmnist as _medmnist  # registers medmnist
+from dermkit.data.decode import is_image_file
 from dermkit.data.formats import DatasetFormat, ReadOptions, register_format
-from dermkit.data.io import is_image_file
 from dermkit.data.manifests import _read_csv_rows
+from dermkit.data.public import medmnist as _medmnist  # registers medmnist
 from dermkit.data.records import ImageTable, LabelMap, Record
 from dermkit.errors import DataError
 

@@ -12,9 +12,8 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from dermkit import __version__
-
-from . import plots
-from .model_card import UNDEFINED, format_value
+from dermkit.reports import figures as plots
+from dermkit.reports.model_card import UNDEFINED, format_value
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:0 auto;max-width:1180px;

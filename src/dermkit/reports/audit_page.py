@@ -9,14 +9,13 @@ from typing import Any
 
 from dermkit import __version__
 from dermkit.fileio import write_text
-
-from .html_page import escape as _e
-from .html_page import footer as _footer
-from .html_page import note as _note
-from .html_page import page as _page
-from .html_page import section as _section
-from .html_page import table as _table
-from .html_page import value_html as _v
+from dermkit.reports.html import escape as _e
+from dermkit.reports.html import footer as _footer
+from dermkit.reports.html import note as _note
+from dermkit.reports.html import page as _page
+from dermkit.reports.html import section as _section
+from dermkit.reports.html import table as _table
+from dermkit.reports.html import value_html as _v
 
 __all__ = ["render_audit_html", "write_audit_report"]
 
