@@ -141,7 +141,8 @@ def ldl_loss(
         head_ranges: bin ranges of the grading head's classes (default ``ranges``; LDS: :func:`block_ranges`).
         smoothing_epsilon: per-bin LDS weights (:func:`lds_epsilon`), or None for LDL's Gaussian count target.
         eps: added to every softmax before the log (1e-4 in the papers).
-        reduction: ``none`` (per row; missing counts give 0 in ``loss_count``), ``mean`` or ``sum``.
+        reduction: ``none`` (per row; a missing count gives 0 in ``loss_count``), ``mean`` (``loss_count`` over the
+            rows with a count, the other parts over all rows) or ``sum``.
 
     Returns:
         ``{"loss", "loss_grade", "loss_count", "loss_count2grade"}``.
@@ -151,7 +152,9 @@ def ldl_loss(
     """
     check_reduction(reduction)
     _check_weights(lam, sigma, eps)
-    n, k = count_logits.shape if count_logits.ndim == 2 else (-1, -1)
+    if count_logits.ndim != 2:
+        raise ValueError(f"ldl_loss expects count_logits (N, K), got {tuple(count_logits.shape)}")
+    n, k = count_logits.shape
     ranges = check_ranges(ranges, k, "ranges")
     head_ranges = ranges if head_ranges is None else check_ranges(head_ranges, k, "head_ranges")
     head_to_grade, num_grades = nest_ranges(head_ranges, ranges), len(ranges)
