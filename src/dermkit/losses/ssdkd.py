@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from dermkit.losses.distill import check_temperature, check_weights, kd_loss, relational_terms
@@ -63,7 +64,7 @@ def rotation_similarity(rotated_emb: torch.Tensor, plain_emb: torch.Tensor) -> t
             f"rotation similarity needs rotated (3N, d) and unrotated (N, d) embeddings, got "
             f"{tuple(rotated_emb.shape)} and {tuple(plain_emb.shape)}"
         )
-    return nn.functional.normalize(rotated_emb, dim=1) @ nn.functional.normalize(plain_emb, dim=1).T
+    return F.normalize(rotated_emb, dim=1) @ F.normalize(plain_emb, dim=1).T
 
 
 def ss_contrastive_loss(rotated_emb: torch.Tensor, plain_emb: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -93,7 +94,8 @@ def keep_by_rank(scores: torch.Tensor, target: torch.Tensor, keep_ratio: float) 
     """SSD-KD's view selection: rows ranking the target first, plus ``floor(keep_ratio * wrong)`` of the others.
 
     The kept wrong rows are those with the smallest :func:`rank_errors` (ties: the earlier row), as in Wang et al.
-    (Medical Image Analysis 84:102693, 2023).
+    (Medical Image Analysis 84:102693, 2023). A score tied with the target's counts in the target's favour (the
+    original code breaks such ties by sort order).
 
     Returns:
         Indices of the kept rows, ascending (int64).
