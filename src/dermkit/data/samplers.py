@@ -90,7 +90,7 @@ class ProgressiveSampler(WeightedRandomSampler):
     From Kang, Xie, Rohrbach, Yan, Gordo, Feng and Kalantidis, "Decoupling Representation and Classifier for
     Long-Tailed Recognition", ICLR 2020. The paper uses ``t = epoch / total_epochs``; here
     ``t = epoch / (total_epochs - 1)``, so the first epoch draws the data's own frequencies and the last one is
-    fully class-balanced.
+    fully class-balanced (a one-epoch run keeps the data's frequencies).
 
     Args:
         labels: class index of each training image.
