@@ -43,7 +43,7 @@ class DataConfig(_Section):
     batch_size: int = Field(32, ge=1)
     eval_batch_size: int | None = Field(None, ge=1)
     num_workers: int = Field(2, ge=0)
-    sampler: Literal["balanced"] | None = None
+    sampler: str | None = None
     val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
     class_names: list[str] | None = None
     positive_class: str | None = None
@@ -65,6 +65,15 @@ class DataConfig(_Section):
         if names is not None and len(set(names)) != len(names):
             raise ValueError(f"class names must be unique, got {names}")
         return names
+
+    @field_validator("sampler")
+    @classmethod
+    def _registered_sampler(cls, name: str | None) -> str | None:
+        from dermkit.data.samplers import SAMPLERS  # here, not at the top: config imports no component module
+
+        if name is not None and name not in SAMPLERS:
+            raise ValueError(f"unknown sampler '{name}'; choose one of: {', '.join(SAMPLERS.names())}")
+        return name
 
     @model_validator(mode="after")
     def _resize_covers_crop(self) -> DataConfig:
@@ -88,11 +97,22 @@ class ModelConfig(_Section):
 
 
 class LossConfig(_Section):
-    """The training loss; ``bce`` trains a single logit for two classes."""
+    """The training loss; ``bce`` trains a single logit for two classes. The options after ``class_weights`` are
+    loss-specific: unset (None) ones are not passed, and a loss given one it does not take refuses it, naming it;
+    their ranges are checked by the loss (``dermkit.losses``)."""
 
     name: str = "ce"
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
-    class_weights: Literal["balanced"] | list[float] | None = None
+    class_weights: Literal["balanced", "effective_number"] | list[float] | None = None
+    gamma: float | None = None  # focal; class_balanced with base=focal
+    beta: float | None = None  # effective number: class_balanced, ldam (DRW), class_weights=effective_number
+    base: str | None = None  # class_balanced: ce or focal
+    tau: float | None = None  # logit_adjusted
+    max_m: float | None = None  # ldam
+    s: float | None = None  # ldam
+    drw_epoch: int | None = None  # ldam
+    bins: int | None = None  # ghm_c
+    momentum: float | None = None  # ghm_c
 
 
 class OptimConfig(_Section):

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dermkit.data.dataset import ImageDataset, balanced_sampler, collate, make_loader
+from dermkit.data.dataset import ImageDataset, collate, make_loader
 from dermkit.data.preprocess import Preprocess
 from dermkit.data.records import Record
+from dermkit.data.samplers import balanced_sampler
 from dermkit.data.transforms import create_transform
 
 

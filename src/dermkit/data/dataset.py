@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler, default_collate
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from dermkit.data.decode import load_image
 from dermkit.data.preprocess import Preprocess
@@ -70,22 +70,6 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     batch["skipped"] = [item["error"] for item in bad]
     batch["skipped_index"] = [item["index"] for item in bad]
     return batch
-
-
-def balanced_sampler(labels: Sequence[int], num_samples: int | None = None, seed: int = 0) -> WeightedRandomSampler:
-    """Draw every class equally often: each image weighs ``1 / (images of its class)``.
-
-    Args:
-        labels: class index of each training image.
-        num_samples: draws per epoch (default: one epoch's worth, ``len(labels)``).
-        seed: makes the draws reproducible.
-    """
-    counts = np.bincount(np.asarray(labels, dtype=np.int64))
-    weights = 1.0 / counts[np.asarray(labels, dtype=np.int64)]
-    generator = torch.Generator().manual_seed(seed)
-    return WeightedRandomSampler(
-        torch.as_tensor(weights, dtype=torch.double), num_samples or len(labels), replacement=True, generator=generator
-    )
 
 
 def make_loader(

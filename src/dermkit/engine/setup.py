@@ -156,15 +156,10 @@ def build_components(config: RunConfig, class_names: Sequence[str], class_counts
     """Create loss, model and task for ``config`` (all through their factories)."""
     num_classes = len(class_names)
     lc, mc = config.loss, config.model
+    # every loss option the recipe sets; label_smoothing 0 means off, so losses without smoothing accept the default
+    loss_options = {**lc.model_dump(exclude={"name"}), "label_smoothing": lc.label_smoothing or None}
     loss = _as_config_error(
-        "loss",
-        lambda: create_loss(
-            lc.name,
-            num_classes,
-            class_counts=list(class_counts),
-            class_weights=lc.class_weights,
-            label_smoothing=lc.label_smoothing or None,
-        ),
+        "loss", lambda: create_loss(lc.name, num_classes, class_counts=list(class_counts), **loss_options)
     )
     outputs = num_outputs(loss, num_classes)
     model = _as_config_error(

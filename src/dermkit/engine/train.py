@@ -22,8 +22,9 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torch import distributed as dist
 
 from dermkit.config import RunConfig, dump
-from dermkit.data.dataset import ImageDataset, balanced_sampler, make_loader
+from dermkit.data.dataset import ImageDataset, make_loader
 from dermkit.data.preprocess import Preprocess
+from dermkit.data.samplers import create_sampler
 from dermkit.data.transforms import create_transform
 from dermkit.engine.checkpoint import AtomicCheckpointIO, ResumableCSVLogger, checkpoint_step, load_task_state
 from dermkit.engine.lightning import TaskModule
@@ -186,7 +187,9 @@ def train(
         preprocess,
         create_transform(d.train_transform, d.image_size, d.mean, d.std, seed=config.seed),
     )
-    sampler = balanced_sampler(data.train.labels(), seed=config.seed) if d.sampler == "balanced" else None
+    sampler = None
+    if d.sampler:  # the progressive sampler follows the epochs: Lightning calls its set_epoch
+        sampler = create_sampler(d.sampler, data.train.labels(), config.seed, total_epochs=config.trainer.max_epochs)
     train_loader = make_loader(
         train_set, d.batch_size, shuffle=True, num_workers=d.num_workers, sampler=sampler, drop_last=d.drop_last
     )

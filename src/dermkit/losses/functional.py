@@ -17,6 +17,19 @@ def check_reduction(reduction: str) -> None:
         raise ValueError(f"unknown reduction '{reduction}'; choose one of: {', '.join(REDUCTIONS)}")
 
 
+def check_logits_target(logits: torch.Tensor, target: torch.Tensor, name: str) -> None:
+    """One-line error unless logits are (N, C) with C >= 2 and target (N,)."""
+    if logits.ndim != 2 or logits.shape[1] < 2 or target.shape != logits.shape[:1]:
+        raise ValueError(
+            f"{name} expects logits (N, C >= 2) and target (N,), got {tuple(logits.shape)} and {tuple(target.shape)}"
+        )
+
+
+def reduce_loss(loss: torch.Tensor, reduction: str) -> torch.Tensor:
+    """``none`` keeps ``loss``; ``mean`` and ``sum`` reduce over every element."""
+    return loss if reduction == "none" else loss.mean() if reduction == "mean" else loss.sum()
+
+
 def cross_entropy(
     logits: torch.Tensor,
     target: torch.Tensor,
@@ -88,10 +101,43 @@ def balanced_class_weights(class_counts: list[int] | torch.Tensor) -> torch.Tens
     Shape:
         class_counts (C,); output (C,) float32.
     """
-    counts = torch.as_tensor(class_counts, dtype=torch.float32)
-    if counts.ndim != 1 or (counts < 0).any() or counts.sum() <= 0:
-        raise ValueError(f"class_counts must be non-negative counts with a positive total, got {counts.tolist()}")
+    counts = check_class_counts(class_counts)
     present = counts > 0
     weights = torch.zeros_like(counts)
     weights[present] = counts.sum() / (present.sum() * counts[present])
     return weights
+
+
+def check_class_counts(class_counts: list[int] | torch.Tensor) -> torch.Tensor:
+    """Training images per class as a float32 tensor, or a one-line error if they are not counts.
+
+    Shape:
+        class_counts (C,); output (C,) float32.
+    """
+    counts = torch.as_tensor(class_counts, dtype=torch.float32)
+    if counts.ndim != 1 or (counts < 0).any() or counts.sum() <= 0:
+        raise ValueError(f"class_counts must be non-negative counts with a positive total, got {counts.tolist()}")
+    return counts
+
+
+def effective_number_weights(class_counts: list[int] | torch.Tensor, beta: float = 0.9999) -> torch.Tensor:
+    """Class-balanced weights ``(1 - beta) / (1 - beta ** n_c)``: one over the effective number of samples.
+
+    From Cui, Jia, Lin, Song and Belongie, "Class-Balanced Loss Based on Effective Number of Samples", CVPR 2019.
+    The weights are normalised to sum to the number of classes that have images (C when none is empty); a class
+    with no images gets 0. ``beta = 0`` gives every class weight 1; ``beta -> 1`` approaches ``1 / n_c``.
+
+    Args:
+        class_counts: training images per class.
+        beta: in [0, 1).
+
+    Shape:
+        class_counts (C,); output (C,) float32.
+    """
+    if not 0.0 <= beta < 1.0:
+        raise ValueError(f"beta must be in [0, 1), got {beta}")
+    counts = check_class_counts(class_counts).double()
+    present = counts > 0
+    weights = torch.zeros_like(counts)
+    weights[present] = (1.0 - beta) / (1.0 - beta ** counts[present])
+    return (weights * present.sum() / weights.sum()).float()
