@@ -52,6 +52,8 @@ class DataConfig(_Section):
     split_column: str | None = None
     group_column: str | None = None
     images_dir: str | None = None
+    count_column: str | None = None
+    fold: int = Field(0, ge=0)
     drop_last: bool = False
 
     @property
@@ -254,7 +256,17 @@ def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] 
     return config
 
 
-READER_KEYS = ("format", "class_names", "path_column", "label_column", "split_column", "group_column", "images_dir")
+READER_KEYS = (
+    "format",
+    "class_names",
+    "path_column",
+    "label_column",
+    "split_column",
+    "group_column",
+    "images_dir",
+    "count_column",
+    "fold",
+)
 """The ``data.*`` keys that say how a dataset is read (rather than trained on); commands that read data take them."""
 
 

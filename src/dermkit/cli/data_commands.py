@@ -11,22 +11,44 @@ from dermkit.config import reader_options
 from dermkit.data import read_dataset
 from dermkit.data.split_manifests import split_dataset
 from dermkit.data.synthetic import make_synthetic_dataset
+from dermkit.data.synthetic_acne import make_synthetic_acne_dataset
+from dermkit.errors import DataError
+
+SYNTH_TASKS = ("classify", "acne")
 
 
 @app.command()
 def synth(
-    out: Path = typer.Argument(..., help="Folder to write the class-folder tree into."),
+    out: Path = typer.Argument(..., help="Folder to write the class-folder tree (or, for --task acne, images/) into."),
+    task: str = typer.Option(
+        "classify", help="classify: lesions in class folders; acne: faces with a known number of red lesion spots."
+    ),
     classes: str = typer.Option("benign,malignant", help="Comma-separated class names."),
     per_class: int = typer.Option(100, min=1, help="Images per class."),
-    size: int = typer.Option(128, min=16, help="Image side in pixels."),
+    n: int = typer.Option(200, "--n", min=1, help="Images (--task acne)."),
+    size: int | None = typer.Option(None, min=16, help="Image side in pixels [default: 128; 96 for --task acne]."),
     seed: int = typer.Option(0, min=0, help="Same seed, same images (byte-identical)."),
-    image_format: str = typer.Option("jpg", "--format", help="jpg or png."),
+    image_format: str | None = typer.Option(
+        None, "--format", help="jpg or png [default: jpg; png for --task acne: JPEG blurs small red spots]."
+    ),
     manifest: bool = typer.Option(False, help="Also write manifest.csv with patient ids and skin types."),
 ) -> None:
-    """Write synthetic dermoscopy-like images (a lesion on skin; colour, border and texture depend on the class)."""
+    """Write synthetic dermoscopy-like images (a lesion on skin; colour, border and texture depend on the class).
+
+    With --task acne: faces with 0-60 inflamed spots and manifest.csv of path,grade,count,patient_id,split.
+    """
+    if task not in SYNTH_TASKS:
+        raise DataError(f"unknown --task '{task}'; choose one of: {', '.join(SYNTH_TASKS)}")
+    if task == "acne":
+        acne = make_synthetic_acne_dataset(out, n, size=size or 96, seed=seed, image_format=image_format or "png")
+        grades = ", ".join(f"{name} {count}" for name, count in acne.grade_counts.items())
+        console.print(f"wrote {n} acne faces ({grades}) to {acne.root}")
+        console.print(f"manifest: {acne.manifest} (train with data.root={acne.manifest})")
+        return
     names = [name.strip() for name in classes.split(",")]
+    fmt = image_format or "jpg"
     summary = make_synthetic_dataset(
-        out, names, per_class=per_class, size=size, seed=seed, image_format=image_format, manifest=manifest
+        out, names, per_class=per_class, size=size or 128, seed=seed, image_format=fmt, manifest=manifest
     )
     total = sum(summary.counts.values())
     console.print(f"wrote {total} images of {len(names)} classes to {summary.root}")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from dermkit.errors import DataError
 
 #: Formats of catalogue entries whose readers are not in dermkit yet.
-PLANNED_FORMATS = frozenset({"acne04", "sd198"})
+PLANNED_FORMATS = frozenset({"sd198"})
 
 
 @dataclass(frozen=True)
@@ -109,8 +109,8 @@ DATASETS: list[DatasetInfo] = [
     ),
     DatasetInfo(
         "acne04", "acne04",
-        "ACNE04 facial acne images with severity grades and lesion counts; 5 folds of NNEW_trainval_k.txt / "
-        "NNEW_test_k.txt lists (reader planned).",
+        "ACNE04 facial acne images with severity grades and lesion counts in JPEGImages/; 5 folds of "
+        "NNEW_trainval_k.txt / NNEW_test_k.txt lists, one read at a time (data.fold=k; recipes planned).",
         "4 severity grades (Hayashi 0-3) plus lesion counts", "1,457 images",
         "github.com/xpwu95/LDL (links to the data)",
         None,

@@ -32,6 +32,8 @@ class ReadOptions:
         images_dir: where list-file names are found, relative to the list file.
         check_files: raise when a manifest names a missing file (predict turns this off and reports rows instead).
         paths_only: read only the image paths of a manifest; label and split columns stay plain metadata (predict).
+        count_column: the CSV column of lesion counts (detected as ``count``/``lesion_count``/``lesions``).
+        fold: which published fold a dataset with fold files reads (ACNE04: ``NNEW_trainval_<fold>.txt``).
     """
 
     class_names: tuple[str, ...] | None = None
@@ -42,6 +44,8 @@ class ReadOptions:
     images_dir: str | None = None
     check_files: bool = True
     paths_only: bool = False
+    count_column: str | None = None
+    fold: int = 0
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,11 @@
   columns are kept as metadata for subgroup reports). Paths are relative to the CSV. Column names are detected from
   common spellings (``path``/``filename``/``image``..., ``label``/``class``/``dx``...) or set with ``path_column=``,
   ``label_column=``, ``split_column=``, ``group_column=``. A folder holding ``train.csv``/``val.csv``/``test.csv``
-  (what ``dermkit split`` writes) reads as one manifest with the split taken from each file name.
+  (what ``dermkit split`` writes) reads as one manifest with the split taken from each file name. An acne manifest
+  ``path,grade,count[,patient_id,split]`` also has a lesion count column (``count``/``lesion_count``/``lesions`` or
+  ``count_column=``): it fills ``Record.count`` (an empty cell: no count) and stays in the metadata, so ``dermkit
+  split`` writes it back; when every label is a grade name or index (0-3), the class names default to the acne
+  grade names (:data:`dermkit.data.acne.GRADE_NAMES`).
 * ``list_files``: ``name,label`` or ``name label`` lines without a header (``train.txt``/``val.txt``/``test.txt``, as
   the two-class project, ACNE04 and SD-198 ship them). Every line counts, the last one included, with or without a
   trailing newline.
@@ -15,6 +19,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from dermkit.data.acne import COUNT_COLUMNS, GRADE_NAMES, parse_count
 from dermkit.data.formats import DatasetFormat, ReadOptions, register_format
 from dermkit.data.records import (
     SPLIT_ALIASES,
@@ -29,7 +34,7 @@ from dermkit.data.records import (
 from dermkit.errors import DataError
 
 PATH_COLUMNS = ("path", "filename", "file", "filepath", "image_path", "image", "img", "image_id", "name")
-LABEL_COLUMNS = ("label", "class", "class_name", "target", "diagnosis", "dx", "category", "y")
+LABEL_COLUMNS = ("label", "class", "class_name", "target", "diagnosis", "dx", "category", "y", "grade")
 SPLIT_COLUMNS = ("split", "subset", "set", "partition")
 GROUP_COLUMNS = ("patient_id", "patient", "subject_id", "subject", "lesion_id", "group")
 IMAGE_DIR_CANDIDATES = (".", "images", "JPEGImages", "imgs", "img", "../images", "../JPEGImages", "../data", "..")
@@ -57,6 +62,13 @@ def _pick_column(
             return lowered[wanted.lower()]
         raise DataError(f"{where}: no column '{wanted}' for the {what}; columns are: {', '.join(header)}")
     return next((lowered[name] for name in candidates if name in lowered), None)
+
+
+def _grade_names(labels: list[str], count_col: str | None) -> tuple[str, ...] | None:
+    """The acne grade names when a lesion count column is present and every label is a grade name or index."""
+    grades = {*GRADE_NAMES, *(str(index) for index in range(len(GRADE_NAMES)))}
+    given = {label.strip() for label in labels} - {""}
+    return GRADE_NAMES if count_col and given and given <= grades else None
 
 
 def _read_csv_rows(path: Path) -> tuple[list[str], list[dict[str, str]], list[int]]:
@@ -89,11 +101,13 @@ def read_csv_manifest(path: Path, options: ReadOptions, split: str | None = None
         )
     label_col = _pick_column(header, options.label_column, LABEL_COLUMNS, "label", path)
     split_col = _pick_column(header, options.split_column, SPLIT_COLUMNS, "split", path)
+    count_col = _pick_column(header, options.count_column, COUNT_COLUMNS, "lesion count", path)
     if options.paths_only:
-        label_col = split_col = None
+        label_col = split_col = count_col = None
     group_col = _pick_column(header, options.group_column, GROUP_COLUMNS, "patient/group id", path)
-    used = {path_col, label_col, split_col, ""}  # the group column stays in meta too
-    labels = LabelMap((row.get(label_col, "") for row in rows) if label_col else (), options.class_names, str(path))
+    used = {path_col, label_col, split_col, ""}  # the group and count columns stay in meta too
+    label_texts = [row.get(label_col, "") for row in rows] if label_col else []
+    labels = LabelMap(label_texts, options.class_names or _grade_names(label_texts, count_col), str(path))
     records, lines = [], []
     for line, row in zip(row_lines, rows, strict=True):
         name = row.get(path_col, "").strip()
@@ -108,6 +122,8 @@ def read_csv_manifest(path: Path, options: ReadOptions, split: str | None = None
                 else (normalise_split(row[split_col], f"{path} line {line}") if split_col else None),
                 group=(row.get(group_col, "").strip() or None) if group_col else None,
                 meta={key: value for key, value in row.items() if key not in used},
+                count=parse_count(row.get(count_col, ""), f"{path} line {line}") if count_col else None,
+                origin=f"{path} line {line}",
             )
         )
         lines.append(line)

@@ -31,6 +31,8 @@ class Record:
         split: ``train``, ``val``, ``test`` or None when the dataset does not say.
         group: patient or lesion id; images of one group never straddle splits.
         meta: any other manifest columns (skin type, sex, site...) as text, for subgroup reports.
+        count: the number of lesions on the image (acne counting), or None when not annotated.
+        origin: where the record was read (``file line N``), for messages about its row; not compared.
     """
 
     path: Path
@@ -38,6 +40,8 @@ class Record:
     split: str | None = None
     group: str | None = None
     meta: Mapping[str, str] = field(default_factory=dict)
+    count: int | None = None
+    origin: str | None = field(default=None, compare=False)
 
 
 @dataclass

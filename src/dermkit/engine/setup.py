@@ -63,6 +63,8 @@ def read_config_data(config: RunConfig, class_names: Sequence[str] | None = None
         split_column=d.split_column,
         group_column=d.group_column,
         images_dir=d.images_dir,
+        count_column=d.count_column,
+        fold=d.fold,
     )
 
 
