@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dermkit.config_text import deep_merge, parse_overrides, read_yaml_mapping
-from dermkit.errors import ConfigError
+from dermkit.errors import ConfigError, DermkitError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -29,11 +29,46 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, coerce_numbers_to_str=True)
 
 
-class DataConfig(_Section):
+class ReaderOptions(_Section):
+    """How a dataset is read (rather than trained on): the ``data.*`` keys every command that reads data takes.
+
+    The one declaration of the reader options: :data:`READER_KEYS` and the readers' own options
+    (:class:`dermkit.data.formats.ReadOptions`) are derived from it.
+    """
+
+    format: str | None = None
+    class_names: list[str] | None = None
+    path_column: str | None = None
+    label_column: str | None = None
+    split_column: str | None = None
+    group_column: str | None = None
+    count_column: str | None = None
+    images_dir: str | None = None
+    fold: int = Field(0, ge=0)
+
+    @field_validator("class_names")
+    @classmethod
+    def _unique_class_names(cls, names: list[str] | None) -> list[str] | None:
+        if names is not None and len(set(names)) != len(names):
+            raise ValueError(f"class names must be unique, got {names}")
+        return names
+
+
+def _registered(kind: str, module: str, registry: str, name: str | None) -> str | None:
+    """``name`` if it is registered in ``module.registry`` (imported here, so config imports no component module
+    until a recipe is validated); otherwise a ValueError listing the registered names."""
+    import importlib
+
+    known = getattr(importlib.import_module(module), registry)
+    if name is not None and name not in known:
+        raise ValueError(f"unknown {kind} '{name}'; choose one of: {', '.join(known.names())}")
+    return name
+
+
+class DataConfig(ReaderOptions):
     """Where the images are and how they are read, augmented and batched."""
 
     root: str | None = None
-    format: str | None = None
     image_size: int = Field(224, ge=8)
     resize: int | None = Field(None, ge=8)
     resize_mode: Literal["shorter", "square", "pad_square"] = "shorter"
@@ -45,28 +80,13 @@ class DataConfig(_Section):
     num_workers: int = Field(2, ge=0)
     sampler: str | None = None
     val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
-    class_names: list[str] | None = None
     positive_class: str | None = None
-    path_column: str | None = None
-    label_column: str | None = None
-    split_column: str | None = None
-    group_column: str | None = None
-    images_dir: str | None = None
-    count_column: str | None = None
-    fold: int = Field(0, ge=0)
     drop_last: bool = False
 
     @property
     def resolved_resize(self) -> int:
         """The resize before the crop: ``resize`` or, when unset, the ImageNet ratio 256/224 of ``image_size``."""
         return self.resize if self.resize is not None else round(self.image_size * 256 / 224)
-
-    @field_validator("class_names")
-    @classmethod
-    def _unique_class_names(cls, names: list[str] | None) -> list[str] | None:
-        if names is not None and len(set(names)) != len(names):
-            raise ValueError(f"class names must be unique, got {names}")
-        return names
 
     @field_validator("sampler")
     @classmethod
@@ -90,12 +110,18 @@ class ModelConfig(_Section):
     name: str = "resnet18"
     pretrained: bool = False
     pretrained_file: str | None = None
-    head: Literal["linear", "mlp"] = "linear"
+    head: str = "linear"
     head_hidden: int = Field(256, ge=1)
     head_init: Literal["xavier", "normal", "default"] = "xavier"
     drop_rate: float = Field(0.0, ge=0.0, lt=1.0)
     stem: Literal["default", "cifar"] = "default"
+    freeze_batchnorm: bool = False
     kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("head")
+    @classmethod
+    def _registered_head(cls, name: str) -> str:
+        return _registered("head", "dermkit.models.heads", "HEADS", name)
 
 
 class LossConfig(_Section):
@@ -104,6 +130,12 @@ class LossConfig(_Section):
     their ranges are checked by the loss (``dermkit.losses``)."""
 
     name: str = "ce"
+
+    @field_validator("name")
+    @classmethod
+    def _registered_loss(cls, name: str) -> str:
+        return _registered("loss", "dermkit.losses.classification", "LOSSES", name)
+
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     class_weights: Literal["balanced", "effective_number"] | list[float] | None = None
     gamma: float | None = None  # focal; class_balanced with base=focal
@@ -120,7 +152,13 @@ class LossConfig(_Section):
 class OptimConfig(_Section):
     """Optimiser and its parameter groups."""
 
-    name: Literal["adam", "adamw", "sgd"] = "adamw"
+    name: str = "adamw"
+
+    @field_validator("name")
+    @classmethod
+    def _registered_optimizer(cls, name: str) -> str:
+        return _registered("optimizer", "dermkit.engine.optim", "OPTIMIZERS", name)
+
     lr: float = Field(1e-3, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
@@ -131,7 +169,13 @@ class OptimConfig(_Section):
 class SchedConfig(_Section):
     """Learning-rate schedule. ``warmup_cosine`` steps per batch; ``plateau`` per epoch on ``monitor``."""
 
-    name: Literal["warmup_cosine", "plateau", "step", "none"] | None = None
+    name: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _registered_schedule(cls, name: str | None) -> str | None:
+        return _registered("schedule", "dermkit.engine.optim", "SCHEDULERS", name)
+
     warmup_epochs: float = Field(0.0, ge=0.0)
     min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0)
     factor: float = Field(0.1, gt=0.0, lt=1.0)
@@ -179,7 +223,7 @@ class TrainerConfig(_Section):
 class RunConfig(_Section):
     """A whole run: what ``dermkit train`` reads from a recipe."""
 
-    task: str = "classify"
+    task: dict[str, Any] = Field(default_factory=lambda: {"name": "classify"})
     name: str | None = None
     seed: int = 0
     data: DataConfig = Field(default_factory=DataConfig)
@@ -188,6 +232,26 @@ class RunConfig(_Section):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     sched: SchedConfig = Field(default_factory=SchedConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _task_section(cls, value: object) -> object:
+        """``task: acne_lds`` is short for ``task: {name: acne_lds}``; the task validates its own options."""
+        section = {"name": value} if isinstance(value, str) else value
+        if not isinstance(section, Mapping) or not isinstance(section.get("name"), str):
+            raise ValueError("give the task as a name (task: classify) or a section with a name (task: {name: ...})")
+        from dermkit.tasks.base import get_task
+
+        try:
+            task = get_task(section["name"])
+        except DermkitError as exc:
+            raise ValueError(str(exc)) from None
+        return task.parse_options(section).model_dump(mode="json")
+
+    @property
+    def task_name(self) -> str:
+        """The registered name of the run's task."""
+        return str(self.task["name"])
 
 
 def _is_text_key(dotted: str) -> bool:
@@ -256,17 +320,7 @@ def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] 
     return config
 
 
-READER_KEYS = (
-    "format",
-    "class_names",
-    "path_column",
-    "label_column",
-    "split_column",
-    "group_column",
-    "images_dir",
-    "count_column",
-    "fold",
-)
+READER_KEYS = tuple(ReaderOptions.model_fields)
 """The ``data.*`` keys that say how a dataset is read (rather than trained on); commands that read data take them."""
 
 

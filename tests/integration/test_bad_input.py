@@ -69,13 +69,16 @@ def test_strict_training_stops_at_first_unreadable_image_with_one_line(
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["train", "demo", "data.imag_size=32"], "unknown key 'data.imag_size'; valid keys here: root, format"),
+        (["train", "demo", "data.imag_size=32"], "unknown key 'data.imag_size'; valid keys here: format"),
         (["train", "demo", "trainer.max_epochs=zero"], "trainer.max_epochs"),
         (["train", "demo"], "data.root is not set"),
         (["train", "demo", "data.root=/no/such/folder"], "/no/such/folder: dataset path does not exist"),
         (["train", "no_such_recipe.yaml"], "no such config file or bundled recipe"),
         (["train", "demo", "data.root={data}", "model.name=resnet_does_not_exist"], "unknown model"),
-        (["train", "demo", "data.root={data}", "loss.name=focl"], "unknown loss 'focl'; choose one of: bce, ce"),
+        (
+            ["train", "demo", "data.root={data}", "loss.name=focl"],
+            "unknown loss 'focl'; choose one of: balanced_softmax, bce, ce",
+        ),
         (["train", "demo", "data.root={data}", "trainer.monitor=val/acc_typo"], "trainer.monitor 'val/acc_typo'"),
         (["evaluate", "/no/model", "{data}", "--out", "x"], "/no/model: no such model file or folder"),
         (["evaluate", "{data}", "{data}", "--out", "x"], "not a dermkit model"),

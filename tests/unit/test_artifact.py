@@ -12,7 +12,8 @@ import torch
 from dermkit.data.preprocess import Preprocess
 from dermkit.errors import ModelFileError
 from dermkit.models import create_model
-from dermkit.models.artifact import (
+from dermkit.models.artifact import load_model, save_model
+from dermkit.models.spec import (
     FORMAT,
     FORMAT_VERSION,
     SPEC_FILE,
@@ -20,9 +21,7 @@ from dermkit.models.artifact import (
     Architecture,
     Decision,
     ModelSpec,
-    load_model,
     read_spec,
-    save_model,
     write_spec,
 )
 

@@ -126,7 +126,7 @@ def test_unknown_top_level_key_names_it_and_lists_valid_keys(tmp_path: Path) -> 
 
 
 def test_unknown_nested_key_names_the_dotted_key_and_lists_section_keys(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"unknown key 'data\.rot'; valid keys here: root, format, image_size"):
+    with pytest.raises(ConfigError, match=r"unknown key 'data\.rot'; valid keys here: format, .*, root, image_size"):
         load(write(tmp_path, "data:\n  rot: x\n"))
 
 

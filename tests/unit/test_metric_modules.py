@@ -11,7 +11,7 @@ from torchmetrics.classification import MulticlassCalibrationError
 
 from dermkit.metrics.calibration import expected_calibration_error
 from dermkit.metrics.modules import MulticlassGMean, ProbabilityMetric
-from dermkit.tasks.classify import ClassifyTask
+from dermkit.tasks.classify_training import ClassifyTask
 
 
 @pytest.mark.parametrize(("classes", "seed"), [(2, 0), (4, 1), (7, 2)])

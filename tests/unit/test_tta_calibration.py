@@ -65,7 +65,7 @@ def test_temperature_scaling_handles_single_logit_models_and_ignores_unreadable_
 
 
 def test_config_error_is_raised_for_threshold_on_multiclass(trained_run: Path) -> None:
-    from dermkit.evaluation.evaluate import _set_threshold
+    from dermkit.evaluation.classification import _set_threshold
     from dermkit.evaluation.thresholds import parse_rule
 
     predictor = Predictor.from_checkpoint(trained_run)

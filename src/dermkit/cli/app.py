@@ -41,8 +41,6 @@ def quiet_lightning() -> None:
 
 def cv_table(result: object) -> Table:
     """One row per metric: its value in each fold, then mean +/- std (a :class:`dermkit.engine.cv.CVResult`)."""
-    from dermkit.engine.cv import CV_METRICS
-
     rows, summary = result.rows, result.summary  # type: ignore[attr-defined]
     table = Table(title=result.protocol, title_justify="left")  # type: ignore[attr-defined]
     table.add_column("metric")
@@ -50,7 +48,7 @@ def cv_table(result: object) -> Table:
         table.add_column(f"fold {row['fold']}", justify="right")
     table.add_column("mean +/- std", justify="right", style="bold")
     table.add_row("test images", *(str(row["n_test"]) for row in rows), "")
-    for name in CV_METRICS:
+    for name in summary:
         if summary[name]["mean"] is None:
             continue
         table.add_row(

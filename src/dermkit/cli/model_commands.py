@@ -29,7 +29,7 @@ def train(
     quiet_lightning()
     run_config = config_module.load(resolve_recipe(config), overrides or [])
     out_dir = out or Path("runs") / (run_config.name or "run")
-    console.print(f"training {run_config.model.name} ({run_config.task}) on {run_config.data.root} -> {out_dir}")
+    console.print(f"training {run_config.model.name} ({run_config.task_name}) on {run_config.data.root} -> {out_dir}")
     result = run_training(run_config, out_dir, resume=resume, strict=strict, overwrite=overwrite)
     if not result.primary:  # another DDP process: rank 0 reports
         return
@@ -68,6 +68,9 @@ def cv(
     test_fraction: float = typer.Option(
         0.2, min=0.01, max=0.9, help="Test share of each random split (with --repeats)."
     ),
+    folds_from_files: Path | None = typer.Option(
+        None, help="Run a dataset's published folds instead (ACNE04: the folder of NNEW_trainval_k/NNEW_test_k)."
+    ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Folder (default runs/<config name>_cv)."),
     overwrite: bool = typer.Option(False, help="Replace earlier fold runs."),
 ) -> None:
@@ -75,9 +78,11 @@ def cv(
     from dermkit.engine.cv import cross_validate
 
     quiet_lightning()
-    run_config = config_module.load(resolve_recipe(config), overrides or [])
+    extra = [f"data.root={folds_from_files}"] if folds_from_files else []
+    run_config = config_module.load(resolve_recipe(config), [*(overrides or []), *extra])
     out_dir = out or Path("runs") / f"{run_config.name or 'run'}_cv"
     result = cross_validate(run_config, out_dir, folds=folds, repeats=repeats, test_fraction=test_fraction,
-                            overwrite=overwrite, log_fn=console.print)  # fmt: skip
+                            folds_from_files=folds_from_files is not None, overwrite=overwrite,
+                            log_fn=console.print)  # fmt: skip
     console.print(cv_table(result))
     console.print(f"results: {out_dir / 'cv_results.csv'}, {out_dir / 'cv_results.json'}")

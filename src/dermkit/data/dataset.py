@@ -28,7 +28,10 @@ class ImageDataset(Dataset):
         preprocess: the model's evaluation preprocessing (its resize is the first step of training too).
         transform: a training transform taking the resized uint8 image; None evaluates (centre crop).
 
-    Items are dicts: ``image`` float32 (3, S, S), ``target`` int64 (-1 when unlabelled), ``index``; or, for an
+        targets: the task's targets of a record (:meth:`dermkit.tasks.Task.item_targets`); default ``target``, the
+            class index (-1 when unlabelled).
+
+    Items are dicts: ``image`` float32 (3, S, S), each target (int64 or float32 scalars), ``index``; or, for an
     unreadable file, ``{"error": "<path>: <problem>", "index": i}``.
     """
 
@@ -37,10 +40,12 @@ class ImageDataset(Dataset):
         records: Sequence[Record],
         preprocess: Preprocess,
         transform: Callable[[np.ndarray], np.ndarray] | None = None,
+        targets: Callable[[Record], dict[str, int | float]] | None = None,
     ) -> None:
         self.records = list(records)
         self.preprocess = preprocess
         self.transform = transform
+        self.targets = targets or _class_target
 
     def __len__(self) -> int:
         return len(self.records)
@@ -57,8 +62,12 @@ class ImageDataset(Dataset):
             if self.transform is not None
             else self.preprocess.normalize(self.preprocess.center_crop(image))
         )
-        target = -1 if record.label is None else record.label
-        return {"image": torch.from_numpy(array), "target": torch.tensor(target, dtype=torch.long), "index": index}
+        targets = {key: torch.tensor(value) for key, value in self.targets(record).items()}
+        return {"image": torch.from_numpy(array), **targets, "index": index}
+
+
+def _class_target(record: Record) -> dict[str, int]:
+    return {"target": -1 if record.label is None else record.label}
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -16,36 +16,28 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ConfigDict, ValidationError
+
+from dermkit.config import ReaderOptions
 from dermkit.data.decode import IMAGE_EXTENSIONS, is_image_file
 from dermkit.data.records import SPLIT_ALIASES, ImageTable, Record, sorted_class_names
 from dermkit.errors import DataError
 from dermkit.registry import Registry
 
 
-@dataclass(frozen=True)
-class ReadOptions:
-    """What a user may tell a reader; ``None`` means detect.
+class ReadOptions(ReaderOptions):
+    """What a user may tell a reader (:class:`dermkit.config.ReaderOptions`; ``None`` means detect), plus two
+    switches commands set for themselves.
 
     Attributes:
-        class_names: fixed class names in index order (labels may then be names or indices).
-        path_column, label_column, split_column, group_column: CSV column names.
-        images_dir: where list-file names are found, relative to the list file.
         check_files: raise when a manifest names a missing file (predict turns this off and reports rows instead).
         paths_only: read only the image paths of a manifest; label and split columns stay plain metadata (predict).
-        count_column: the CSV column of lesion counts (detected as ``count``/``lesion_count``/``lesions``).
-        fold: which published fold a dataset with fold files reads (ACNE04: ``NNEW_trainval_<fold>.txt``).
     """
 
-    class_names: tuple[str, ...] | None = None
-    path_column: str | None = None
-    label_column: str | None = None
-    split_column: str | None = None
-    group_column: str | None = None
-    images_dir: str | None = None
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     check_files: bool = True
     paths_only: bool = False
-    count_column: str | None = None
-    fold: int = 0
 
 
 @dataclass(frozen=True)
@@ -93,12 +85,14 @@ def read_dataset(root: str | Path, format: str | None = None, **options: object)
     path = Path(root).expanduser()
     if not path.exists():
         raise DataError(f"{path}: dataset path does not exist")
-    if options.get("class_names") is not None:
-        options["class_names"] = tuple(options["class_names"])  # type: ignore[arg-type]
     try:
         read_options = ReadOptions(**options)  # type: ignore[arg-type]
-    except TypeError as exc:
-        raise DataError(f"unknown dataset option: {exc}") from None
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(map(str, error["loc"]))
+        if error["type"] == "extra_forbidden":
+            raise DataError(f"unknown dataset option '{key}'; valid: {', '.join(ReaderOptions.model_fields)}") from None
+        raise DataError(f"dataset option '{key}': {error['msg']}") from None
     fmt = detect_format(path) if format is None else FORMATS.get(format)
     table = fmt.read(path, read_options)
     if not table.records:

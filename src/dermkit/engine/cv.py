@@ -8,7 +8,7 @@ deviation across folds, as the SPBL project reports P, R, F1, G-mean, MAUC and a
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import numpy as np
 
 from dermkit.config import RunConfig
 from dermkit.data.duplicates import leak_free_groups
+from dermkit.data.records import ImageTable
 from dermkit.data.splits import kfold_assign, stratified_group_split
 from dermkit.engine.setup import read_training_table, training_data
 from dermkit.engine.train import train
@@ -24,10 +25,9 @@ from dermkit.errors import ConfigError
 from dermkit.evaluation.evaluate import evaluate
 from dermkit.fileio import write_csv, write_json
 from dermkit.inference.predictor import Predictor
+from dermkit.tasks import get_task
 
 log = logging.getLogger("dermkit")
-CV_METRICS = ("accuracy", "balanced_accuracy", "macro_precision", "macro_recall", "macro_f1", "g_mean", "roc_auc",
-              "mauc", "average_precision", "log_loss", "ece")  # fmt: skip
 
 
 @dataclass
@@ -41,21 +41,21 @@ class CVResult:
     fold_metrics: list[dict[str, Any]] = field(default_factory=list)
 
 
-def headline_row(metrics: dict[str, Any]) -> dict[str, float | None]:
-    """The CV metrics of one evaluation, flattened (macro averages under ``macro_<name>``)."""
-    flat = {f"macro_{key}": value for key, value in metrics.get("macro", {}).items()}
+def headline_row(metrics: dict[str, Any], names: Sequence[str]) -> dict[str, float | None]:
+    """The CV metrics ``names`` of one evaluation, flattened (macro averages under ``macro_<name>``)."""
+    flat = {f"macro_{key}": value for key, value in (metrics.get("macro") or {}).items()}
     flat.update({key: value for key, value in metrics.items() if isinstance(value, (int, float))})
-    return {name: _number(flat.get(name)) for name in CV_METRICS}
+    return {name: _number(flat.get(name)) for name in names}
 
 
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and np.isfinite(value) else None
 
 
-def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+def summarise(rows: list[dict[str, Any]], names: Sequence[str]) -> dict[str, dict[str, float | None]]:
     """Mean and sample standard deviation (ddof=1) of each metric over the folds where it is defined."""
     summary = {}
-    for name in CV_METRICS:
+    for name in names:
         values = np.array([row[name] for row in rows if row.get(name) is not None], dtype=float)
         summary[name] = {
             "mean": float(values.mean()) if values.size else None,
@@ -65,35 +65,12 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
     return summary
 
 
-def cross_validate(
-    config: RunConfig,
-    out_dir: str | Path,
-    *,
-    folds: int = 5,
-    repeats: int = 0,
-    test_fraction: float = 0.2,
-    overwrite: bool = False,
-    num_workers: int | None = None,
-    log_fn: Callable[[str], object] = log.info,
-) -> CVResult:
-    """Train and test once per fold; write ``cv_results.csv`` and ``cv_results.json`` into ``out_dir``.
-
-    Args:
-        config: the recipe (its ``data.root`` is pooled: existing splits are ignored).
-        out_dir: gets one run folder per fold (``fold_0``...) and the result tables.
-        folds: k of stratified k-fold (patients kept within one fold when the data has patient ids).
-        repeats: when > 0, this many random stratified train/test splits instead of k folds.
-        test_fraction: test share of each random split.
-        overwrite: replace earlier fold runs.
-        num_workers: decoding processes for evaluation (default ``data.num_workers``).
-        log_fn: where progress lines go.
-    """
-    out_dir = Path(out_dir)
-    table = read_training_table(config)
-    table = table.with_records([replace(record, split=None) for record in table.records])
+def _split_folds(
+    table: ImageTable, config: RunConfig, folds: int, repeats: int, test_fraction: float
+) -> tuple[list[np.ndarray], list[int], str]:
+    """Test masks of k stratified folds (or random repeats), the leak-free groups and a description."""
     labels = table.labels()
     patients = [record.group for record in table.records]
-    grouped = any(patients)
     # patients and byte-identical files never straddle a train/test boundary
     groups, _ = leak_free_groups([record.path for record in table.records], patients, skip_unreadable=True)
     if repeats > 0:
@@ -102,21 +79,69 @@ def cross_validate(
         assignments = [stratified_group_split(labels, {"train": 1 - test_fraction, "test": test_fraction},
                                               groups=groups, seed=config.seed + r)
                        for r in range(repeats)]  # fmt: skip
-        test_masks = [np.array([split == "test" for split in assigned]) for assigned in assignments]
+        masks = [np.array([split == "test" for split in assigned]) for assigned in assignments]
         protocol = f"{repeats} random stratified splits ({test_fraction:.0%} test)"
     else:
         if folds < 2:
             raise ConfigError(f"--folds must be >= 2, got {folds}")
         fold_of = np.array(kfold_assign(labels, folds, groups=groups, seed=config.seed))
-        test_masks = [fold_of == k for k in range(folds)]
+        masks = [fold_of == k for k in range(folds)]
         protocol = f"stratified {folds}-fold cross-validation"
-    protocol += ", patient-grouped" if grouped else ""
+    return masks, list(groups), protocol + (", patient-grouped" if any(patients) else "")
+
+
+def _fold_tables(config: RunConfig, folds: int, repeats: int, test_fraction: float, published: bool) -> tuple:
+    """``[(pool, test, pool_groups)]`` per fold, the data source and the protocol description."""
+    if published:  # the dataset's own fold files (ACNE04's NNEW_trainval_k / NNEW_test_k)
+        from dermkit.data.acne04 import acne04_fold_files
+
+        found = acne04_fold_files(Path(str(config.data.root)).expanduser())
+        tables = [read_training_table(config.model_copy(update={"data": config.data.model_copy(update={"fold": k})}))
+                  for k, _, _ in found]  # fmt: skip
+        parts = [(t.subset("train"), t.subset("test"), None) for t in tables]
+        return parts, tables[0].source, f"the dataset's {len(found)} published folds"
+    table = read_training_table(config)
+    table = table.with_records([replace(record, split=None) for record in table.records])
+    masks, groups, protocol = _split_folds(table, config, folds, repeats, test_fraction)
+    parts = []
+    for mask in masks:
+        test = table.with_records([r for r, t in zip(table.records, mask, strict=True) if t])
+        pool = table.with_records([r for r, t in zip(table.records, mask, strict=True) if not t])
+        parts.append((pool, test, [g for g, t in zip(groups, mask, strict=True) if not t]))  # hashed once above
+    return parts, table.source, protocol
+
+
+def cross_validate(
+    config: RunConfig,
+    out_dir: str | Path,
+    *,
+    folds: int = 5,
+    repeats: int = 0,
+    test_fraction: float = 0.2,
+    folds_from_files: bool = False,
+    overwrite: bool = False,
+    num_workers: int | None = None,
+    log_fn: Callable[[str], object] = log.info,
+) -> CVResult:
+    """Train and test once per fold; write ``cv_results.csv`` and ``cv_results.json`` into ``out_dir``.
+
+    Args:
+        config: the recipe (its ``data.root`` is pooled: existing splits are ignored, unless ``folds_from_files``).
+        out_dir: gets one run folder per fold (``fold_0``...) and the result tables.
+        folds: k of stratified k-fold (patients kept within one fold when the data has patient ids).
+        repeats: when > 0, this many random stratified train/test splits instead of k folds.
+        test_fraction: test share of each random split.
+        folds_from_files: run the dataset's published folds (ACNE04's five ``NNEW_*_k.txt`` pairs) instead.
+        overwrite: replace earlier fold runs.
+        num_workers: decoding processes for evaluation (default ``data.num_workers``).
+        log_fn: where progress lines go.
+    """
+    out_dir = Path(out_dir)
+    parts, source, protocol = _fold_tables(config, folds, repeats, test_fraction, folds_from_files)
+    names = get_task(config.task_name).headline()
     rows, fold_metrics = [], []
-    for k, test_mask in enumerate(test_masks):
-        test = table.with_records([r for r, t in zip(table.records, test_mask, strict=True) if t])
-        pool = table.with_records([r for r, t in zip(table.records, test_mask, strict=True) if not t])
-        log_fn(f"fold {k + 1}/{len(test_masks)}: train+val {len(pool)}, test {len(test)} images")
-        pool_groups = [group for group, t in zip(groups, test_mask, strict=True) if not t]  # hashed once above
+    for k, (pool, test, pool_groups) in enumerate(parts):
+        log_fn(f"fold {k + 1}/{len(parts)}: train+val {len(pool)}, test {len(test)} images")
         data = training_data(pool, config.data.val_fraction, config.seed + k, pool_groups)
         run_dir = out_dir / f"fold_{k}"
         if not train(config, run_dir, overwrite=overwrite, data=data).primary:
@@ -126,16 +151,16 @@ def cross_validate(
                           else num_workers)  # fmt: skip
         write_json(run_dir / "test_metrics.json", result.metrics)
         fold_metrics.append(result.metrics)
-        rows.append({"fold": k, "n_test": len(test), **headline_row(result.metrics)})
+        rows.append({"fold": k, "n_test": len(test), **headline_row(result.metrics, names)})
     if not rows:
         return CVResult([], {}, out_dir, protocol, [])
-    summary = summarise(rows)
-    header = ["fold", "n_test", *CV_METRICS]
+    summary = summarise(rows, names)
+    header = ["fold", "n_test", *names]
     table_rows = [[row[key] if row[key] is not None else "" for key in header] for row in rows]
     for stat in ("mean", "std"):
         table_rows.append([stat, "", *(summary[name][stat] if summary[name][stat] is not None else ""
-                                       for name in CV_METRICS)])  # fmt: skip
+                                       for name in names)])  # fmt: skip
     write_csv(out_dir / "cv_results.csv", header, table_rows)
-    write_json(out_dir / "cv_results.json", {"protocol": protocol, "source": table.source, "folds": rows,
-                                              "summary": summary})  # fmt: skip
+    write_json(out_dir / "cv_results.json", {"protocol": protocol, "source": source, "metrics": names,
+                                              "folds": rows, "summary": summary})  # fmt: skip
     return CVResult(rows, summary, out_dir, protocol, fold_metrics)

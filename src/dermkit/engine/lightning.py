@@ -16,7 +16,7 @@ from torchmetrics import MeanMetric, MetricCollection
 
 from dermkit.engine.optim import create_optimizer, create_scheduler
 from dermkit.errors import ImageLoadError
-from dermkit.tasks.base import Task
+from dermkit.tasks.training import TrainingTask
 
 log = logging.getLogger("dermkit")
 
@@ -32,7 +32,7 @@ class TaskModule(L.LightningModule):
         strict: stop at the first unreadable image instead of skipping it.
     """
 
-    def __init__(self, task: Task, optim: dict[str, Any], sched: dict[str, Any], strict: bool = False) -> None:
+    def __init__(self, task: TrainingTask, optim: dict[str, Any], sched: dict[str, Any], strict: bool = False) -> None:
         super().__init__()
         self.task = task
         self.optim = dict(optim)
@@ -71,7 +71,12 @@ class TaskModule(L.LightningModule):
         self._remember_empty_step(batch, out)
         size = batch["image"].shape[0]
         self.log("train/loss", out["loss"], prog_bar=True, on_step=True, on_epoch=True, batch_size=size)
+        for key in sorted(key for key in out if key.startswith("loss_")):  # every named part of the task's loss
+            self.log(f"train/{key}", out[key].detach(), on_step=False, on_epoch=True, batch_size=size)
         return out["loss"]
+
+    def on_train_epoch_start(self) -> None:
+        self.task.on_epoch_start(self.current_epoch)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         if not self._check_batch(batch):

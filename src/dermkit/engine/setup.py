@@ -7,7 +7,7 @@ one-line :class:`ConfigError` naming the config key.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -18,11 +18,10 @@ from dermkit.data import read_dataset
 from dermkit.data.duplicates import leak_free_groups
 from dermkit.data.records import ImageTable
 from dermkit.data.splits import stratified_group_split
-from dermkit.errors import ConfigError, DataError, DermkitError
-from dermkit.losses import create_loss, num_outputs
-from dermkit.models import create_model
-from dermkit.registry import RegistryError
-from dermkit.tasks import Task, create_task
+from dermkit.errors import ConfigError, DataError
+from dermkit.tasks import Task, get_task
+from dermkit.tasks.base import config_error
+from dermkit.tasks.training import TrainingTask
 
 log = logging.getLogger("dermkit")
 T = TypeVar("T")
@@ -41,12 +40,14 @@ class TrainingData:
 
 @dataclass
 class Components:
-    """The model, its loss and the task that joins them."""
+    """The network, its loss, the trainable task module that joins them, the task definition and the architecture
+    stored in ``model.json``."""
 
     model: nn.Module
     loss: nn.Module
-    task: Task
-    num_outputs: int
+    task: TrainingTask
+    definition: Task
+    architecture: dict[str, Any]
 
 
 def read_config_data(config: RunConfig, class_names: Sequence[str] | None = None) -> ImageTable:
@@ -145,40 +146,12 @@ def load_training_data(config: RunConfig) -> TrainingData:
     return training_data(read_training_table(config), config.data.val_fraction, config.seed)
 
 
-def _as_config_error(key: str, build: Callable[[], T]) -> T:
-    try:
-        return build()
-    except DermkitError:
-        raise  # already one line naming the key
-    except (ValueError, TypeError, RegistryError) as exc:
-        raise ConfigError(f"{key}: {exc}") from None
-
-
 def build_components(config: RunConfig, class_names: Sequence[str], class_counts: Sequence[int]) -> Components:
-    """Create loss, model and task for ``config`` (all through their factories)."""
-    num_classes = len(class_names)
-    lc, mc = config.loss, config.model
-    # every loss option the recipe sets; label_smoothing 0 means off, so losses without smoothing accept the default
-    loss_options = {**lc.model_dump(exclude={"name"}), "label_smoothing": lc.label_smoothing or None}
-    loss = _as_config_error(
-        "loss", lambda: create_loss(lc.name, num_classes, class_counts=list(class_counts), **loss_options)
-    )
-    outputs = num_outputs(loss, num_classes)
-    model = _as_config_error(
-        "model",
-        lambda: create_model(
-            mc.name,
-            outputs,
-            pretrained=mc.pretrained,
-            pretrained_file=mc.pretrained_file,
-            head=mc.head,
-            head_hidden=mc.head_hidden,
-            head_init=mc.head_init,
-            drop_rate=mc.drop_rate,
-            stem=mc.stem,
-            **mc.kwargs,
-        ),
-    )
-    task_kwargs: dict[str, Any] = {"model": model, "loss": loss, "num_classes": num_classes}
-    task = _as_config_error("task", lambda: create_task(config.task, **task_kwargs))
-    return Components(model, loss, task, outputs)
+    """Build the run's trainable task module through its task definition (model and loss through their factories).
+
+    Any factory error is a one-line :class:`ConfigError` naming the config section at fault.
+    """
+    definition = get_task(config.task_name)
+    built = config_error("task", lambda: definition.build(config, class_names, class_counts))
+    module = built.module
+    return Components(module.model, module.loss, module, definition, built.architecture)

@@ -28,9 +28,9 @@ from dermkit.data.samplers import create_sampler
 from dermkit.data.transforms import create_transform
 from dermkit.engine.checkpoint import AtomicCheckpointIO, ResumableCSVLogger, checkpoint_step, load_task_state
 from dermkit.engine.lightning import TaskModule
-from dermkit.engine.setup import TrainingData, build_components, load_training_data
+from dermkit.engine.setup import Components, TrainingData, build_components, load_training_data
 from dermkit.errors import ConfigError, OutputPathError
-from dermkit.evaluation.evaluate import evaluate
+from dermkit.evaluation import evaluate
 from dermkit.fileio import write_json, write_text
 from dermkit.inference.predictor import Predictor
 from dermkit.models.artifact import Architecture, Decision, ModelSpec, save_model, write_spec
@@ -149,6 +149,128 @@ def _lightning_trainer(t: Any, out_dir: Path, callbacks: list[Any], resume_step:
     )
 
 
+@dataclass
+class Run:
+    """A run after the build stage: its config, data, components and loaders (see :func:`build_run`)."""
+
+    config: RunConfig
+    out_dir: Path
+    data: TrainingData
+    parts: Components
+    preprocess: Preprocess
+    module: TaskModule
+    train_loader: Any
+    val_loader: Any
+
+
+@dataclass
+class Fitted:
+    """What the fit stage leaves: the best checkpoint, its score and epoch, and the images skipped."""
+
+    best_path: Path
+    best_score: float | None
+    epochs_run: int
+    skipped: list[str]
+    primary: bool
+
+
+def build_run(config: RunConfig, out_dir: Path, *, data: TrainingData | None = None, strict: bool = False) -> Run:
+    """Stage 1: read the data (unless given), let the task check it, and build model, loss, task and loaders."""
+    data = data if data is not None else load_training_data(config)
+    parts = build_components(config, data.class_names, data.train.class_counts())
+    options = parts.definition.parse_options(config.task)
+    both = data.train.with_records([*data.train.records, *data.val.records])
+    for line in parts.definition.check_data(both, options, strict=strict):
+        log.warning("%s", line)
+    d = config.data
+    if d.resolved_resize > 1.5 * d.image_size:  # e.g. data.image_size overridden while the recipe's resize stays
+        log.warning("data.resize (%d) is %.1fx data.image_size (%d): the centre crop keeps only the middle of each "
+                    "image; set data.resize too (e.g. %d)", d.resolved_resize, d.resolved_resize / d.image_size,
+                    d.image_size, round(d.image_size * 256 / 224))  # fmt: skip
+    preprocess = Preprocess(d.image_size, d.resolved_resize, d.resize_mode, d.mean, d.std)
+    targets = parts.definition.item_targets
+    transform = create_transform(d.train_transform, d.image_size, d.mean, d.std, seed=config.seed)
+    train_set = ImageDataset(data.train.records, preprocess, transform, targets=targets)
+    sampler = create_sampler(d.sampler, data.train.labels(), seed=config.seed,
+                             total_epochs=config.trainer.max_epochs) if d.sampler else None  # fmt: skip
+    train_loader = make_loader(
+        train_set, d.batch_size, shuffle=True, num_workers=d.num_workers, sampler=sampler, drop_last=d.drop_last
+    )
+    val_set = ImageDataset(data.val.records, preprocess, targets=targets)
+    val_loader = make_loader(val_set, d.eval_batch_size or d.batch_size, num_workers=d.num_workers)
+    module = TaskModule(parts.task, config.optim.model_dump(), config.sched.model_dump(), strict=strict)
+    return Run(config, out_dir, data, parts, preprocess, module, train_loader, val_loader)
+
+
+def fit(run: Run, *, ckpt_path: Path | None = None, callbacks: Sequence[L.Callback] = ()) -> Fitted:
+    """Stage 2: train with Lightning (``ckpt_path`` resumes), keeping the best checkpoint by the monitor."""
+    monitors = ["val/loss", "train/loss", *run.module.val_metrics.keys()]
+    best_cb, own_callbacks = _callbacks(run.config, run.out_dir, monitors)
+    resume_step = checkpoint_step(ckpt_path) if ckpt_path else None
+    trainer = make_trainer(run.config, run.out_dir, [*own_callbacks, *callbacks], resume_step)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+        # default_root_dir already holds config.yaml (and, on --resume, the checkpoints Lightning warns about)
+        warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+        warnings.filterwarnings("ignore", message=".*treespec.*")
+        trainer.fit(run.module, run.train_loader, run.val_loader, ckpt_path=ckpt_path)
+    best_path = Path(best_cb.best_model_path) if best_cb.best_model_path else run.out_dir / "last.ckpt"
+    score = float(best_cb.best_model_score) if best_cb.best_model_score is not None else None
+    skipped = _skipped_on_every_process(list(run.module.skipped))
+    return Fitted(best_path, score, trainer.current_epoch, skipped, trainer.is_global_zero)
+
+
+def export(run: Run, fitted: Fitted) -> TrainResult:
+    """Stage 3: load the best weights, write ``model.safetensors`` + ``model.json`` and evaluate on val."""
+    if not fitted.primary:
+        return TrainResult(run.out_dir, fitted.best_path, {}, None, primary=False)
+    config, data, parts, out_dir = run.config, run.data, run.parts, run.out_dir
+    weights, meta = load_task_state(fitted.best_path)
+    parts.model.load_state_dict(weights)
+    definition = parts.definition
+    spec = ModelSpec(
+        task=definition.name,
+        task_options=definition.spec_block(definition.parse_options(config.task)),
+        outputs=list(definition.outputs),
+        output=getattr(parts.task, "output", "softmax"),
+        architecture=Architecture(**parts.architecture),
+        class_names=data.class_names,
+        preprocessing=run.preprocess.to_dict(),
+        decision=Decision(**definition.decision(data.class_names)),
+        training=_training_block(config, data, fitted, meta.get("epoch")),
+    )
+    save_model(out_dir, parts.model, spec)
+    d = config.data
+    val = evaluate(Predictor(parts.model, spec), data.val, batch_size=d.eval_batch_size or d.batch_size,
+                   num_workers=d.num_workers)  # fmt: skip
+    write_json(out_dir / "val_metrics.json", val.metrics)
+    spec.metrics = {"val": val.metrics}
+    write_spec(out_dir, spec)
+    if fitted.skipped:
+        write_text(out_dir / "skipped_images.txt", "\n".join(fitted.skipped) + "\n")
+    return TrainResult(out_dir, fitted.best_path, val.metrics, meta.get("epoch"), fitted.skipped)
+
+
+def _training_block(config: RunConfig, data: TrainingData, fitted: Fitted, best_epoch: int | None) -> dict:
+    root = config.data.root
+    return {
+        "config": config.model_dump(mode="json"),
+        "data": {
+            "source": data.source,
+            # where data.root pointed, resolved at training time (evaluate recognises the training data by it)
+            "root": str(Path(root).expanduser().resolve()) if root else None,
+            "train": data.train.class_counts(),
+            "val": data.val.class_counts(),
+            "val_source": data.val_source,
+        },
+        "monitor": config.trainer.monitor,
+        "best_score": fitted.best_score,
+        "best_epoch": best_epoch,
+        "epochs_run": fitted.epochs_run,
+    }
+
+
 def train(
     config: RunConfig,
     out_dir: str | Path,
@@ -159,13 +281,14 @@ def train(
     callbacks: Sequence[L.Callback] = (),
     data: TrainingData | None = None,
 ) -> TrainResult:
-    """Train ``config`` into ``out_dir`` and export the best weights as a self-describing model.
+    """Train ``config`` into ``out_dir`` and export the best weights as a self-describing model: the three stages
+    :func:`build_run`, :func:`fit` and :func:`export`, which multi-stage methods call themselves.
 
     Args:
         config: the validated run configuration.
         out_dir: the run folder.
         resume: continue from ``out_dir/last.ckpt``.
-        strict: stop at the first unreadable image instead of skipping it.
+        strict: stop at the first unreadable image (or data the task finds inconsistent) instead of skipping it.
         overwrite: replace an earlier run in ``out_dir``.
         callbacks: extra Lightning callbacks (timers, custom loggers...).
         data: train/val records chosen by the caller (cross-validation); default: read ``config.data.root``.
@@ -173,90 +296,6 @@ def train(
     out_dir = Path(out_dir)
     ckpt_path = _prepare_out_dir(out_dir, resume, overwrite)
     L.seed_everything(config.seed, workers=True, verbose=False)
-    data = data if data is not None else load_training_data(config)
+    run = build_run(config, out_dir, data=data, strict=strict)
     write_text(out_dir / "config.yaml", dump(config))
-    parts = build_components(config, data.class_names, data.train.class_counts())
-    d = config.data
-    if d.resolved_resize > 1.5 * d.image_size:  # e.g. data.image_size overridden while the recipe's resize stays
-        log.warning("data.resize (%d) is %.1fx data.image_size (%d): the centre crop keeps only the middle of each "
-                    "image; set data.resize too (e.g. %d)", d.resolved_resize, d.resolved_resize / d.image_size,
-                    d.image_size, round(d.image_size * 256 / 224))  # fmt: skip
-    preprocess = Preprocess(d.image_size, d.resolved_resize, d.resize_mode, d.mean, d.std)
-    train_set = ImageDataset(
-        data.train.records,
-        preprocess,
-        create_transform(d.train_transform, d.image_size, d.mean, d.std, seed=config.seed),
-    )
-    sampler = None
-    if d.sampler:  # the progressive sampler follows the epochs: Lightning calls its set_epoch
-        sampler = create_sampler(d.sampler, data.train.labels(), config.seed, total_epochs=config.trainer.max_epochs)
-    train_loader = make_loader(
-        train_set, d.batch_size, shuffle=True, num_workers=d.num_workers, sampler=sampler, drop_last=d.drop_last
-    )
-    val_loader = make_loader(
-        ImageDataset(data.val.records, preprocess), d.eval_batch_size or d.batch_size, num_workers=d.num_workers
-    )
-    module = TaskModule(parts.task, config.optim.model_dump(), config.sched.model_dump(), strict=strict)
-    monitors = ["val/loss", "train/loss", *module.val_metrics.keys()]
-    best_cb, own_callbacks = _callbacks(config, out_dir, monitors)
-    resume_step = checkpoint_step(ckpt_path) if ckpt_path else None
-    trainer = make_trainer(config, out_dir, [*own_callbacks, *callbacks], resume_step)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
-        # default_root_dir already holds config.yaml (and, on --resume, the checkpoints Lightning warns about)
-        warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
-        warnings.filterwarnings("ignore", message=".*treespec.*")
-        trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path)
-
-    best_path = Path(best_cb.best_model_path) if best_cb.best_model_path else out_dir / "last.ckpt"
-    skipped = _skipped_on_every_process(list(module.skipped))
-    if not trainer.is_global_zero:
-        return TrainResult(out_dir, best_path, {}, None, primary=False)
-    weights, meta = load_task_state(best_path)
-    parts.model.load_state_dict(weights)
-    binary = len(data.class_names) == 2
-    spec = ModelSpec(
-        task=parts.task.name,
-        output=parts.task.output,
-        architecture=Architecture(
-            name=config.model.name,
-            num_outputs=parts.num_outputs,
-            head=config.model.head,
-            head_hidden=config.model.head_hidden,
-            drop_rate=config.model.drop_rate,
-            stem=config.model.stem,
-            kwargs=config.model.kwargs,
-        ),
-        class_names=data.class_names,
-        preprocessing=preprocess.to_dict(),
-        decision=Decision(
-            positive_class=data.class_names[1] if binary else None,
-            threshold=0.5 if binary else None,
-            threshold_source="default" if binary else None,
-        ),
-        training={
-            "config": config.model_dump(mode="json"),
-            "data": {
-                "source": data.source,
-                # where data.root pointed, resolved at training time (evaluate recognises the training data by it)
-                "root": str(Path(d.root).expanduser().resolve()) if d.root else None,
-                "train": data.train.class_counts(),
-                "val": data.val.class_counts(),
-                "val_source": data.val_source,
-            },
-            "monitor": config.trainer.monitor,
-            "best_score": float(best_cb.best_model_score) if best_cb.best_model_score is not None else None,
-            "best_epoch": meta.get("epoch"),
-            "epochs_run": trainer.current_epoch,
-        },
-    )
-    save_model(out_dir, parts.model, spec)
-    predictor = Predictor(parts.model, spec)
-    val = evaluate(predictor, data.val, batch_size=d.eval_batch_size or d.batch_size, num_workers=d.num_workers)
-    write_json(out_dir / "val_metrics.json", val.metrics)
-    spec.metrics = {"val": val.metrics}
-    write_spec(out_dir, spec)
-    if skipped:
-        write_text(out_dir / "skipped_images.txt", "\n".join(skipped) + "\n")
-    return TrainResult(out_dir, best_path, val.metrics, meta.get("epoch"), skipped)
+    return export(run, fit(run, ckpt_path=ckpt_path, callbacks=callbacks))

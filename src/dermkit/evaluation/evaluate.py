@@ -1,10 +1,7 @@
-"""Evaluate a predictor on labelled data: metrics, operating points, confidence intervals, subgroups and one
-prediction row per image.
+"""Evaluate a predictor on labelled data, whatever its task: each task's hooks decide the metrics and the columns.
 
-The dataset's classes are matched to the model's by name (``class_map`` renames data classes first), so a test folder
-that lacks a class or orders classes differently still evaluates correctly; a class the model does not know is a
-clear error. Metrics undefined on this data (e.g. recall of an absent class) are reported as undefined, with a
-warning, never as 0.
+:func:`evaluate` dispatches on ``model.json``'s task; :func:`evaluate_with_hooks` is the evaluation every task gets
+from its hooks (metrics, bootstrap CIs resampling patients, subgroups, one CSV row per image).
 """
 
 from __future__ import annotations
@@ -19,15 +16,9 @@ import numpy as np
 
 from dermkit.data.records import ImageTable
 from dermkit.errors import ConfigError, DataError
-from dermkit.evaluation.thresholds import ThresholdRule
-from dermkit.evaluation.thresholds import choose_threshold as pick_threshold
 from dermkit.fileio import write_csv
 from dermkit.inference.outputs import prediction_rows
-from dermkit.inference.predictor import Predictor
-from dermkit.metrics import functional as F
-from dermkit.metrics.classification import classification_metrics
-from dermkit.metrics.headline import bootstrap_metrics, headline_functions, subgroup_metrics
-from dermkit.metrics.operating_point import operating_points
+from dermkit.metrics.headline import bootstrap_metrics, subgroup_metrics
 
 SPLIT_CHOICES = ("auto", "train", "val", "test", "all")
 
@@ -37,16 +28,18 @@ class Evaluation:
     """Result of :func:`evaluate`.
 
     Attributes:
-        metrics: JSON-ready metrics (see :func:`dermkit.metrics.classification.classification_metrics`), plus
-            ``operating_points`` (binary), ``ci`` (with ``bootstrap``), ``subgroups`` (with ``group_by``),
-            ``unreadable`` and ``warnings``.
-        header: column names of ``rows`` (``path,label,predicted,p_<class>...,error``).
+        metrics: JSON-ready metrics (the task's: for classify see
+            :func:`dermkit.metrics.classification.classification_metrics`, plus ``operating_points`` (binary)), plus
+            ``ci`` (with ``bootstrap``), ``subgroups`` (with ``group_by``), ``unreadable`` and ``warnings``.
+        header: column names of ``rows`` (``path``, the task's columns, ``error``).
         rows: one row per image, in dataset order.
-        proba: (N, C) probabilities (NaN rows for unreadable images).
-        logits: (N, K) raw logits (for calibration).
+        proba: (N, C) class probabilities (NaN rows for unreadable images).
+        logits: (N, K) raw logits (classify, for calibration; (N, 0) for other tasks).
         labels: (N,) true class indices in the model's class order.
         errors: per image, the error line or None.
         paths: per image, its path.
+        outputs: every post-processed output of the task (N rows each).
+        targets: the true values in the model's terms (N rows each).
     """
 
     metrics: dict[str, Any]
@@ -57,6 +50,8 @@ class Evaluation:
     labels: np.ndarray
     errors: list[str | None] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    targets: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def readable(self) -> np.ndarray:
@@ -84,70 +79,40 @@ def select_split(
     return chosen, f"the {split} split ({len(chosen)} images)"
 
 
-def parse_class_map(text: str | None) -> dict[str, str]:
-    """``"melanoma=malignant,nevus=benign"`` -> ``{"melanoma": "malignant", "nevus": "benign"}``."""
-    if not text:
-        return {}
-    mapping = {}
-    for item in text.split(","):
-        source, sep, target = item.partition("=")
-        if not sep or not source.strip() or not target.strip():
-            raise ConfigError(f"--class-map entry '{item}' is not of the form data_class=model_class")
-        mapping[source.strip()] = target.strip()
-    return mapping
-
-
-def align_labels(
-    table: ImageTable, class_names: Sequence[str], class_map: Mapping[str, str] | None = None
-) -> np.ndarray:
-    """Labels of ``table`` as indices into ``class_names`` (the model's), matching classes by (mapped) name."""
-    class_map = dict(class_map or {})
-    unused = sorted(set(class_map) - set(table.class_names))
-    if unused:
-        raise DataError(f"--class-map names '{unused[0]}', which is not a data class ({', '.join(table.class_names)})")
-    index = {name: position for position, name in enumerate(class_names)}
-    mapped = [class_map.get(name, name) for name in table.class_names]
-    unknown = [name for name in mapped if name not in index]
-    if unknown:
-        raise DataError(
-            f"{table.source}: class '{unknown[0]}' is not one the model knows; data classes: "
-            f"{', '.join(table.class_names)}; model classes: {', '.join(class_names)} (map them with --class-map "
-            "data_class=model_class)"
-        )
-    mapping = np.array([index[name] for name in mapped], dtype=np.int64)
-    return mapping[np.asarray(table.labels(), dtype=np.int64)]
-
-
-def _set_threshold(
-    predictor: Predictor, rule: ThresholdRule, y: np.ndarray, proba: np.ndarray, table: ImageTable
-) -> None:
-    if len(predictor.class_names) != 2:
-        raise ConfigError(f"--choose-threshold applies to two-class models; this one has {len(predictor.class_names)}")
-    decision = predictor.spec.decision
-    decision.threshold = pick_threshold(rule, y, proba[:, 1])
-    splits = sorted({record.split for record in table.records if record.split})
-    decision.threshold_source = f"{rule} on {table.source}" + (f" ({'/'.join(splits)})" if splits else "")
-    decision.tta = predictor.tta or "none"  # the probabilities the threshold was chosen on
-    if decision.positive_class is None:
-        decision.positive_class = predictor.class_names[1]
-    if "test" in splits:
-        warnings.warn(
-            "the threshold was chosen on test data, so metrics at it are optimistic; choose it on the "
-            "val split (--split val) and evaluate on test",
-            UserWarning,
-            stacklevel=3,
-        )
-
-
-def _collect_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
+def collect_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
+    """The distinct first lines of the warnings caught, in order."""
     seen: dict[str, None] = {}
     for item in caught:
         seen.setdefault(str(item.message).splitlines()[0], None)
     return list(seen)
 
 
-def evaluate(
-    predictor: Predictor,
+def prediction_table(
+    predictor: Any,
+    table: ImageTable,
+    outputs: Mapping[str, np.ndarray],
+    errors: Sequence[str | None],
+    targets: Mapping[str, np.ndarray] | None = None,
+) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows of a predictions CSV for the records of ``table`` (see :func:`prediction_rows`)."""
+    return prediction_rows(predictor, [record.path for record in table.records], outputs, errors, targets)
+
+
+def evaluate(predictor: Any, table: ImageTable, **options: Any) -> Evaluation:
+    """Predict every image of ``table`` and compute the model's task's metrics on the readable ones.
+
+    Args:
+        predictor: the model (a :class:`dermkit.inference.Predictor`).
+        table: labelled records (already restricted to the split to evaluate).
+        **options: ``batch_size``, ``num_workers``, ``class_map``, ``bootstrap``, ``group_by``, ``seed``, and the
+            task's own (classify: ``choose_threshold``).
+    """
+    return predictor.task.evaluate(predictor, table, **options)
+
+
+def evaluate_with_hooks(
+    task: Any,
+    predictor: Any,
     table: ImageTable,
     *,
     batch_size: int = 32,
@@ -156,57 +121,46 @@ def evaluate(
     bootstrap: int = 0,
     group_by: str | None = None,
     seed: int = 0,
-    choose_threshold: ThresholdRule | None = None,
+    **unsupported: Any,
 ) -> Evaluation:
-    """Predict every image of ``table`` and compute the metrics on the readable ones.
-
-    Args:
-        predictor: the model (its stored threshold, temperature and test-time augmentation apply).
-        table: labelled records (already restricted to the split to evaluate).
-        batch_size: images per forward pass.
-        num_workers: decoding processes.
-        class_map: data class name -> model class name.
-        bootstrap: resamples for 95 % confidence intervals of the headline metrics (0: none). Patients are
-            resampled when the records carry a patient/group id, images otherwise.
-        group_by: a manifest column (e.g. ``fitzpatrick``); every headline metric is reported per value.
-        seed: bootstrap seed.
-        choose_threshold: for two classes, pick the decision threshold on this data by this rule (it is set on
-            ``predictor.spec.decision``; the caller decides whether to save it) before computing the metrics.
-    """
-    labels = align_labels(table, predictor.class_names, class_map)
+    """The evaluation of any task from its hooks (see :class:`dermkit.tasks.Task`): metrics on the readable rows,
+    ``ci`` with ``bootstrap`` resamples (of patients when the records have ids), ``subgroups`` with ``group_by``."""
+    given = [key for key, value in unsupported.items() if value not in (None, False)]
+    if given:
+        raise ConfigError(f"{given[0]} does not apply to {task.name} models")
     if 0 < bootstrap < 100:
         raise ConfigError(f"--bootstrap {bootstrap}: a 95% interval needs at least 100 resamples (1000 recommended)")
+    spec = predictor.spec
+    targets = task.targets(table, spec, class_map)
     result = predictor.predict_records(table.records, batch_size=batch_size, num_workers=num_workers)
     readable = result.readable
     if not readable.any():
         raise DataError(f"{table.source}: none of the {len(table)} images could be read (first: {result.errors[0]})")
-    y = labels[readable]
-    proba = F.check_proba(result.proba[readable], y)  # float64 rows summing to 1: the array every metric below sees
-    names = predictor.class_names
+    outputs = {key: value[readable] for key, value in result.outputs.items()}
+    known = {key: value[readable] for key, value in targets.items()}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if choose_threshold is not None:
-            _set_threshold(predictor, choose_threshold, y, proba, table)
-        metrics = classification_metrics(y, proba, names, threshold=predictor.threshold)
-        if len(names) == 2:
-            metrics["operating_points"] = operating_points(y, proba[:, 1])
-    metrics["decision"] = predictor.spec.decision.model_dump(mode="json")
+        metrics = task.metrics(spec, outputs, known)
     metrics["unreadable"] = int((~readable).sum())
     metrics["tta"] = predictor.tta or "none"
-    metrics["temperature"] = predictor.spec.decision.temperature
-    metrics["warnings"] = _collect_warnings(caught)
+    metrics["warnings"] = collect_warnings(caught)
     records = [record for record, ok in zip(table.records, readable, strict=True) if ok]
-    functions = headline_functions(len(names), predictor.threshold)
     patients = [record.group for record in records]
     groups = patients if any(patients) else None
-    if bootstrap:
-        metrics["ci"] = bootstrap_metrics(functions, y, proba, n_resamples=bootstrap, groups=groups, seed=seed)
-        unit = "patients" if groups is not None else "images"
-        metrics["ci_method"] = f"95% percentile bootstrap, {bootstrap} resamples of {unit}"
-    if group_by:
-        values = [value for value, ok in zip(table.column_values(group_by), readable, strict=True) if ok]
-        metrics["subgroups"] = {group_by: subgroup_metrics(y, proba, values, functions, n_resamples=bootstrap,
-                                                           groups=groups, seed=seed)}  # fmt: skip
+    y, packed = task.metric_arrays(outputs, known)
+    functions = task.metric_functions(spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # undefined metrics in a resample are reported as such in the intervals
+        if bootstrap:
+            metrics["ci"] = bootstrap_metrics(functions, y, packed, n_resamples=bootstrap, groups=groups, seed=seed)
+            unit = "patients" if groups is not None else "images"
+            metrics["ci_method"] = f"95% percentile bootstrap, {bootstrap} resamples of {unit}"
+        if group_by:
+            values = [value for value, ok in zip(table.column_values(group_by), readable, strict=True) if ok]
+            metrics["subgroups"] = {group_by: subgroup_metrics(y, packed, values, functions, n_resamples=bootstrap,
+                                                               groups=groups, seed=seed)}  # fmt: skip
+    header, rows = prediction_table(predictor, table, result.outputs, result.errors, targets)
     paths = [str(record.path) for record in table.records]
-    header, rows = prediction_rows(predictor, paths, result.proba, result.errors, labels)
-    return Evaluation(metrics, header, rows, result.proba, result.logits, labels, list(result.errors), paths)
+    labels = np.asarray(targets.get("label", np.full(len(table), -1)))
+    return Evaluation(metrics, header, rows, result.proba, result.outputs.get("logits", np.empty((len(table), 0))),
+                      labels, list(result.errors), paths, result.outputs, targets)  # fmt: skip

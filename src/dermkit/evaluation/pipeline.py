@@ -13,7 +13,8 @@ from dermkit.data import read_dataset
 from dermkit.data.records import ImageTable
 from dermkit.errors import ConfigError, DataError, OutputPathError
 from dermkit.evaluation.calibration import CalibrationResult, fit_calibration
-from dermkit.evaluation.evaluate import Evaluation, evaluate, parse_class_map, select_split
+from dermkit.evaluation.evaluate import Evaluation, evaluate, select_split
+from dermkit.evaluation.labels import parse_class_map
 from dermkit.evaluation.thresholds import parse_rule
 from dermkit.fileio import write_json
 from dermkit.inference.predictor import Predictor
@@ -123,7 +124,7 @@ def evaluate_to_folder(
             metrics=evaluation.metrics, y_true=evaluation.labels, proba=evaluation.proba,
             class_names=predictor.class_names, paths=evaluation.paths,
             training_log=model_dir / "logs" / "metrics.csv", model_info=model_info, data_info=data_info,
-            audit=audit_dict,
+            audit=audit_dict, figures=predictor.task.report_figures(predictor.spec, evaluation),
         )  # fmt: skip
         run.files["model card"] = write_model_card(model_dir / "MODEL_CARD.md", model_info=model_info,
                                                    metrics=evaluation.metrics, data_info=data_info)  # fmt: skip
@@ -174,6 +175,9 @@ def calibrate_model(
     threshold is carried over (:func:`carry_threshold`) so the model's decisions do not change.
     """
     predictor = Predictor.from_checkpoint(model, tta="none")  # temperature scaling is fitted on plain logits
+    if not predictor.task.calibratable:
+        raise ConfigError(f"calibrate fits a temperature to one softmax/sigmoid head; a {predictor.spec.task} model "
+                          "has none")  # fmt: skip
     table = read_model_data(predictor.spec, data, data_options)
     if split == "auto" and table.splits and "val" not in table.splits:
         raise DataError(f"{table.source}: no val split to calibrate on; pass --split NAME for held-out data")

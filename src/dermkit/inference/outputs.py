@@ -1,8 +1,12 @@
-"""Prediction tables: one CSV row per image, in input order, with an ``error`` column for unreadable ones."""
+"""Prediction tables: one CSV row per image, in input order, with an ``error`` column for unreadable ones.
+
+The columns between ``path`` and ``error`` are the model's task's (:meth:`dermkit.tasks.Task.csv_header`): for a
+classifier ``predicted,p_<class>...``; for acne ``grade,count,p_<grade>...``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,30 +21,19 @@ from dermkit.inference.predictor import Predictor
 def prediction_rows(
     predictor: Predictor,
     paths: Sequence[str | Path],
-    proba: np.ndarray,
+    outputs: Mapping[str, np.ndarray],
     errors: Sequence[str | None],
-    labels: Sequence[int] | None = None,
+    targets: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[list[str], list[list[Any]]]:
-    """Header and rows of a predictions CSV: ``path[,label],predicted,p_<class>...,error``."""
-    names = predictor.class_names
-    header = [
-        "path",
-        *(["label"] if labels is not None else []),
-        "predicted",
-        *(f"p_{name}" for name in names),
-        "error",
-    ]
-    readable = ~np.isnan(proba).any(axis=1)
-    decided = np.full(len(paths), -1)
-    if readable.any():
-        decided[readable] = predictor.decide(proba[readable])
-    rows = []
-    for i, path in enumerate(paths):
-        label = [names[labels[i]]] if labels is not None else []
-        if errors[i] is not None or not readable[i]:
-            rows.append([str(path), *label, "", *([""] * len(names)), errors[i] or "unreadable"])
-        else:
-            rows.append([str(path), *label, names[decided[i]], *(f"{p:.6f}" for p in proba[i]), ""])
+    """Header and rows of a predictions CSV: ``path``, the task's columns, ``error``; one row per path."""
+    task, spec = predictor.task, predictor.spec
+    readable = np.array([error is None for error in errors], dtype=bool)
+    if "proba" in outputs:
+        readable &= ~np.isnan(outputs["proba"]).any(axis=1)
+    header = ["path", *task.csv_header(spec, targets is not None), "error"]
+    cells = task.csv_rows(spec, outputs, readable, targets)
+    rows = [[str(path), *row, "" if ok else (errors[i] or "unreadable")]
+            for i, (path, row, ok) in enumerate(zip(paths, cells, readable, strict=True))]  # fmt: skip
     return header, rows
 
 
@@ -56,8 +49,8 @@ class PredictSummary:
 def predict_to_csv(
     predictor: Predictor, records: Sequence[Record], out: str | Path, *, batch_size: int = 32, num_workers: int = 0
 ) -> PredictSummary:
-    """Predict ``records`` and write ``out`` atomically (``path,predicted,p_<class>...,error``)."""
+    """Predict ``records`` and write ``out`` atomically (``path``, the task's columns, ``error``)."""
     result = predictor.predict_records(records, batch_size=batch_size, num_workers=num_workers)
-    header, rows = prediction_rows(predictor, [record.path for record in records], result.proba, result.errors)
+    header, rows = prediction_rows(predictor, [record.path for record in records], result.outputs, result.errors)
     path = write_csv(out, header, rows)
     return PredictSummary(path, len(records), [error for error in result.errors if error is not None])

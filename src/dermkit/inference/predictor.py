@@ -24,7 +24,8 @@ from dermkit.data.preprocess import Preprocess
 from dermkit.data.records import Record
 from dermkit.errors import ConfigError
 from dermkit.models.artifact import ModelSpec, load_model
-from dermkit.tasks.classify import probabilities
+from dermkit.tasks import Prediction, get_task
+from dermkit.tasks.classify import decide, stored_threshold
 
 ImageInput = str | Path | bytes | Image.Image | np.ndarray
 TTA_MODES = ("none", "flips", "d4")
@@ -52,31 +53,28 @@ class BatchResult:
     """Outputs for many images, in input order; rows of unreadable images are NaN.
 
     Attributes:
-        proba: (N, C) probabilities (temperature and test-time augmentation applied).
-        logits: (N, K) raw logits of the plain view (K = 1 for a sigmoid model), for calibration.
+        outputs: the task's post-processed outputs (:meth:`dermkit.tasks.Task.postprocess`), N rows each; every task
+            has ``proba`` (N, C): its per-class probabilities (temperature and test-time augmentation applied).
         errors: per image, the one-line error or None.
     """
 
-    proba: np.ndarray
-    logits: np.ndarray
+    outputs: dict[str, np.ndarray]
     errors: list[str | None]
+
+    @property
+    def proba(self) -> np.ndarray:
+        """(N, C) class probabilities."""
+        return self.outputs["proba"]
+
+    @property
+    def logits(self) -> np.ndarray:
+        """(N, K) raw logits of the plain view (K = 1 for a sigmoid model), for calibration (classify)."""
+        return self.outputs["logits"]
 
     @property
     def readable(self) -> np.ndarray:
         """Boolean mask of the images that were predicted."""
         return np.array([error is None for error in self.errors], dtype=bool)
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """One image's result: the predicted class and every class's probability."""
-
-    label: str
-    index: int
-    probabilities: dict[str, float]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "index": self.index, "probabilities": self.probabilities}
 
 
 class Predictor:
@@ -96,6 +94,7 @@ class Predictor:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.spec = spec
+        self.task = get_task(spec.task)
         self.preprocess = Preprocess.from_dict(spec.preprocessing)
         tta = spec.decision.tta if tta is None else tta
         tta_views(torch.zeros(1, 3, 2, 2), tta)  # validate the mode now, not at the first batch
@@ -117,32 +116,28 @@ class Predictor:
         return self.spec.decision.threshold if len(self.spec.class_names) == 2 else None
 
     @torch.inference_mode()
-    def _forward(self, batch: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _forward(self, batch: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
+        """The task's outputs for preprocessed images (N, 3, S, S): the network's raw outputs of every test-time view
+        (V, N, ...) handed to the task's numpy post-processing."""
         inputs = torch.as_tensor(batch, dtype=torch.float32, device=self.device)
-        temperature = self.spec.decision.temperature
         views = tta_views(inputs, self.tta)
-        logits = self.model(torch.cat(views)) if len(views) > 1 else self.model(inputs)
-        proba = probabilities(logits / temperature, self.spec.output).reshape(len(views), len(inputs), -1).mean(0)
-        plain = logits[: len(inputs)].reshape(len(inputs), -1)
-        return proba.cpu().numpy().astype(np.float64), plain.float().cpu().numpy().astype(np.float64)
+        out = self.model(torch.cat(views)) if len(views) > 1 else self.model(inputs)
+        out = out if isinstance(out, tuple) else (out,)
+        raw = {
+            name: tensor.float().cpu().numpy().astype(np.float64).reshape(len(views), len(inputs), -1)
+            for name, tensor in zip(self.spec.outputs, out, strict=True)
+        }
+        return self.task.postprocess(raw, self.spec)
 
     def predict_proba_tensor(self, batch: torch.Tensor | np.ndarray) -> np.ndarray:
         """Probabilities (N, C) for preprocessed images (N, 3, S, S): temperature and test-time augmentation applied."""
-        return self._forward(batch)[0]
+        return self._forward(batch)["proba"]
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
         """Class indices (N,) from probabilities: the stored threshold for two classes, else argmax."""
-        proba = np.asarray(proba)
-        if self.threshold is not None:
-            return (proba[:, 1] >= self.threshold).astype(np.int64)
-        return proba.argmax(axis=1)
+        return decide(proba, stored_threshold(self.spec))
 
-    def _result(self, proba: np.ndarray) -> Prediction:
-        index = int(self.decide(proba[None])[0])
-        names = self.class_names
-        return Prediction(names[index], index, {name: float(p) for name, p in zip(names, proba, strict=True)})
-
-    def predict(self, image: ImageInput) -> Prediction:
+    def predict(self, image: ImageInput) -> Any:
         """Predict one image given as a path, encoded bytes, a PIL image or an RGB/grey numpy array.
 
         A JPEG path or bytes is decoded at reduced scale when the model's input is far smaller (as in training and
@@ -154,7 +149,7 @@ class Predictor:
         """
         return self.predict_batch([image])[0]
 
-    def predict_batch(self, images: Sequence[ImageInput], batch_size: int = 32) -> list[Prediction]:
+    def predict_batch(self, images: Sequence[ImageInput], batch_size: int = 32) -> list[Any]:
         """Predict many in-memory images or paths, in order (raises on the first unreadable one)."""
         results: list[Prediction] = []
         for start in range(0, len(images), batch_size):
@@ -162,24 +157,28 @@ class Predictor:
                 self.preprocess(load_image(image, min_size=self.preprocess.resize))
                 for image in images[start : start + batch_size]
             ]
-            proba = self.predict_proba_tensor(np.stack(chunk))
-            results.extend(self._result(row) for row in proba)
+            outputs = self._forward(np.stack(chunk))
+            results.extend(self.task.prediction({k: v[i] for k, v in outputs.items()}, self.spec)
+                           for i in range(len(chunk)))  # fmt: skip
         return results
 
     def predict_records(self, records: Sequence[Record], *, batch_size: int = 32, num_workers: int = 0) -> BatchResult:
         """Predict files, decoding in parallel workers; unreadable files do not stop the others.
 
         Returns:
-            Probabilities, raw logits and per-image errors, in record order (NaN rows for unreadable files).
+            The task's outputs and per-image errors, in record order (NaN rows for unreadable files).
         """
-        proba = np.full((len(records), len(self.class_names)), np.nan)
-        logits = np.full((len(records), self.spec.architecture.num_outputs), np.nan)
-        errors: list[str | None] = [None] * len(records)
+        n = len(records)
+        outputs: dict[str, np.ndarray] = {"proba": np.full((n, len(self.class_names)), np.nan)}
+        errors: list[str | None] = [None] * n
         loader = make_loader(ImageDataset(records, self.preprocess), batch_size, num_workers=num_workers)
         for batch in loader:
             for index, message in zip(batch["skipped_index"], batch["skipped"], strict=True):
                 errors[index] = message
             if "image" in batch:
                 rows = batch["index"].numpy()
-                proba[rows], logits[rows] = self._forward(batch["image"])
-        return BatchResult(proba, logits, errors)
+                for key, value in self._forward(batch["image"]).items():
+                    if key not in outputs or outputs[key].shape[1:] != value.shape[1:]:
+                        outputs[key] = np.full((n, *value.shape[1:]), np.nan)
+                    outputs[key][rows] = value
+        return BatchResult(outputs, errors)

@@ -39,6 +39,23 @@ class Classifier(nn.Module):
         return self.head(self.pool(self.forward_features(x)))
 
 
+class MultiHeadModel(Classifier):
+    """A backbone and several named heads on its pooled feature: ``forward(x)`` returns their outputs as a tuple,
+    in the order of ``heads`` (acne: grading and counting heads). A tuple, not a dict, so ONNX export names each
+    output after its head.
+
+    Shape:
+        x: (N, 3, H, W). Output: one (N, outputs_k) tensor per head.
+    """
+
+    def __init__(self, backbone: nn.Module, heads: dict[str, nn.Module]) -> None:
+        super().__init__(backbone, nn.ModuleDict(heads))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:  # type: ignore[override]
+        pooled = self.pool(self.forward_features(x))
+        return tuple(head(pooled) for head in self.head.values())
+
+
 def create_model(
     name: str,
     num_outputs: int,
@@ -50,6 +67,7 @@ def create_model(
     head_init: str = "xavier",
     drop_rate: float = 0.0,
     stem: str = "default",
+    heads: dict[str, int] | None = None,
     **kwargs: Any,
 ) -> Classifier:
     """Build a classifier from a timm backbone name.
@@ -64,13 +82,19 @@ def create_model(
         head_init: ``xavier``, ``normal`` or ``default``.
         drop_rate: dropout before the last linear layer.
         stem: ``default``, or ``cifar`` for a ResNet's 3x3 stride-1 stem without max-pool (small inputs).
+        heads: several named heads instead of one, ``{name: num_outputs}`` (``num_outputs`` is then ignored); the
+            model returns a tuple in this order (:class:`MultiHeadModel`).
         **kwargs: passed to timm (``None`` values ignored).
 
     Returns:
         The model, in train mode.
     """
     backbone = create_backbone(name, pretrained=pretrained, pretrained_file=pretrained_file, stem=stem, **kwargs)
-    head_module = create_head(
-        head, backbone.num_features, num_outputs, init=head_init, drop_rate=drop_rate, hidden=head_hidden
-    )
-    return Classifier(backbone, head_module)
+
+    def make_head(outputs: int) -> nn.Module:
+        features = backbone.num_features
+        return create_head(head, features, outputs, init=head_init, drop_rate=drop_rate, hidden=head_hidden)
+
+    if heads:
+        return MultiHeadModel(backbone, {key: make_head(outputs) for key, outputs in heads.items()})
+    return Classifier(backbone, make_head(num_outputs))

@@ -288,3 +288,20 @@ def training_figure(log: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], be
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return fig
+
+
+def count_scatter_figure(true_counts: np.ndarray, predicted_counts: np.ndarray) -> Figure:
+    """Predicted against true lesion counts (acne), with the identity line; rows without a true count are left out."""
+    true_counts, predicted_counts = np.asarray(true_counts, float), np.asarray(predicted_counts, float)
+    known = np.isfinite(true_counts) & np.isfinite(predicted_counts)
+    if not known.any():
+        raise ValueError("no image has a true lesion count")
+    fig = Figure(figsize=(4.2, 4.0))
+    ax = fig.add_subplot()
+    ax.scatter(true_counts[known], predicted_counts[known], s=12, alpha=0.6)
+    top = float(max(true_counts[known].max(), predicted_counts[known].max(), 1.0))
+    ax.plot([0, top], [0, top], color="grey", linewidth=1, linestyle="--")
+    ax.set_xlabel("true lesion count")
+    ax.set_ylabel("predicted lesion count")
+    fig.tight_layout()
+    return fig

@@ -10,9 +10,10 @@ Every user string (class names, paths, sources) goes through :func:`html.escape`
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -138,6 +139,13 @@ def _confusion(metrics: dict) -> str:
     return _section("confusion", "Confusion matrix", fig + text)
 
 
+def _task_figures(figures: Sequence[tuple[str, Callable[[], Any]]]) -> str:
+    if not figures:
+        return ""
+    body = "".join(f"<h3>{_e(title)}</h3>" + _figure(make, title) for title, make in figures)
+    return _section("task-figures", "Task figures", body)
+
+
 def _curves(metrics: dict, y: np.ndarray, p: np.ndarray, names: list[str]) -> str:
     fig = _figure(lambda: plots.curves_figure(y, p, names, metrics.get("threshold")), "ROC and PR curves")
     text = f"ROC-AUC {_v(metrics.get('roc_auc'))}, average precision {_v(metrics.get('average_precision'))}"
@@ -244,6 +252,7 @@ def write_report(
     model_info: dict | None = None,
     data_info: dict | None = None,
     audit: dict | None = None,
+    figures: Sequence[tuple[str, Callable[[], Any]]] = (),
 ) -> Path:
     """Write the self-contained HTML evaluation report.
 
@@ -260,6 +269,7 @@ def write_report(
         model_info: The model's ``model.json`` as a dict; any key may be missing.
         data_info: ``{"source", "split", "n", "class_counts"}`` of the evaluated data.
         audit: A dataset audit dict, rendered by :func:`render_audit_html`.
+        figures: the task's own figures (:meth:`dermkit.tasks.Task.report_figures`), ``(title, make_figure)``.
 
     Returns:
         The path written.
@@ -281,6 +291,7 @@ def write_report(
         _operating_point(metrics, y, pv, model_info) if len(names) == 2 else "",
         _per_class(metrics),
         _confusion(metrics),
+        _task_figures(figures),
         _curves(metrics, y, pv, names),
         _calibration(metrics, y, pv, model_info),
         _training(training_log, model_info),

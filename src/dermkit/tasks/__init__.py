@@ -1,6 +1,9 @@
-"""Tasks: plain modules returning ``{"loss", "logits", ...}``; the engine drives any of them."""
+"""Tasks: each method is a task definition (options, outputs, post-processing, evaluation) registered in ``TASKS``,
+plus a trainable module built by :meth:`Task.build`. Importing this package registers the built-in tasks without
+importing torch."""
 
-from dermkit.tasks.base import TASKS, Task, create_task
-from dermkit.tasks.classify import ClassifyTask, probabilities
+from dermkit.tasks import acne as _acne  # noqa: F401  (registers acne_ldl and acne_lds)
+from dermkit.tasks.base import TASKS, Built, Task, TaskOptions, get_task, register_task
+from dermkit.tasks.classify import Classify, Prediction
 
-__all__ = ["TASKS", "ClassifyTask", "Task", "create_task", "probabilities"]
+__all__ = ["TASKS", "Built", "Classify", "Prediction", "Task", "TaskOptions", "get_task", "register_task"]

@@ -1,85 +1,143 @@
-"""Image classification: softmax over classes, or a single sigmoid logit for two classes (BCE).
+"""Image classification as a task: softmax over classes, or one sigmoid logit for two classes.
 
-Covers the two classic binary recipes (skin_disease_two_classification: ResNet-50 transfer learning with CE;
-skin_classifier: ResNet18/ResNeXt50 with BCE) and any multi-class dataset.
+The definition half of the classify task (numpy only): its outputs, post-processing (temperature, test-time
+augmentation views, the stored binary threshold), predictions, CSV columns and headline metrics. The trainable half
+is :class:`dermkit.tasks.classify_training.ClassifyTask`; the evaluation (operating points, thresholds, calibration
+metrics) is :func:`dermkit.evaluation.classification.evaluate_classifier`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
-from torchmetrics import MetricCollection
-from torchmetrics.classification import (
-    MulticlassAccuracy,
-    MulticlassAUROC,
-    MulticlassCalibrationError,
-    MulticlassF1Score,
-    MulticlassRecall,
-)
+import numpy as np
 
-from dermkit.metrics.modules import MulticlassGMean
-from dermkit.tasks.base import TASKS, Task
+from dermkit.tasks.base import Built, Task, TaskOptions, config_error, network_options, register_task
 
-OUTPUTS = ("softmax", "sigmoid")
+if TYPE_CHECKING:  # pragma: no cover
+    from dermkit.config import RunConfig
+    from dermkit.data.records import ImageTable
+    from dermkit.models.spec import ModelSpec
+
+CV_METRICS = ("accuracy", "balanced_accuracy", "macro_precision", "macro_recall", "macro_f1", "g_mean", "roc_auc",
+              "mauc", "average_precision", "log_loss", "ece")  # fmt: skip
 
 
-def probabilities(logits: torch.Tensor, output: str) -> torch.Tensor:
-    """Class probabilities (N, C) from logits.
+@dataclass(frozen=True)
+class Prediction:
+    """One image's result: the predicted class and every class's probability."""
+
+    label: str
+    index: int
+    probabilities: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "index": self.index, "probabilities": self.probabilities}
+
+
+def class_probabilities(logits: np.ndarray, output: str, temperature: float = 1.0) -> np.ndarray:
+    """Class probabilities (..., C) from logits divided by ``temperature``.
 
     Args:
-        logits: (N, C) for ``softmax``; (N,) or (N, 1) for ``sigmoid`` (the positive class's logit).
+        logits: (..., C) for ``softmax``; (..., 1) for ``sigmoid`` (the positive class's logit).
         output: ``softmax`` or ``sigmoid``.
+        temperature: T > 0 (1 = uncalibrated).
 
     Returns:
-        (N, C) probabilities; for ``sigmoid``, columns ``[1 - p, p]``.
+        Probabilities in float64; for ``sigmoid`` the columns ``[1 - p, p]``.
     """
-    if output == "softmax":
-        return logits.float().softmax(dim=-1)
+    z = np.asarray(logits, dtype=np.float64) / temperature
     if output == "sigmoid":
-        positive = logits.float().reshape(logits.shape[0], -1)[:, :1].sigmoid()
-        return torch.cat([1.0 - positive, positive], dim=1)
-    raise ValueError(f"unknown output '{output}'; choose one of: {', '.join(OUTPUTS)}")
+        positive = 1.0 / (1.0 + np.exp(-z[..., :1]))
+        return np.concatenate([1.0 - positive, positive], axis=-1)
+    if output != "softmax":
+        raise ValueError(f"unknown output '{output}'; choose one of: softmax, sigmoid")
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
 
 
-@TASKS.register("classify")
-class ClassifyTask(Task):
-    """Classify each image into one of ``num_classes``.
+def decide(proba: np.ndarray, threshold: float | None) -> np.ndarray:
+    """Class indices (N,): the positive class (index 1) when its probability >= ``threshold``, else argmax."""
+    proba = np.asarray(proba)
+    if threshold is not None:
+        return (proba[:, 1] >= threshold).astype(np.int64)
+    return proba.argmax(axis=1)
 
-    Args:
-        model: maps images (N, 3, H, W) to logits (N, C), or (N, 1) for a sigmoid loss.
-        loss: ``(logits, target) -> scalar``; its ``output`` attribute (``softmax``/``sigmoid``) says how logits
-            become probabilities.
-        num_classes: number of classes C.
 
-    ``forward`` returns ``{"loss", "logits", "probs"}``.
-    """
+def stored_threshold(spec: ModelSpec) -> float | None:
+    """The binary decision threshold of a two-class model (None: argmax)."""
+    return spec.decision.threshold if len(spec.class_names) == 2 else None
+
+
+@register_task
+class Classify(Task):
+    """One label per image from C classes (the two binary recipes and any multi-class dataset)."""
 
     name = "classify"
+    options = TaskOptions
+    outputs = ("logits",)
+    calibratable = True
 
-    def __init__(self, model: nn.Module, loss: nn.Module, num_classes: int) -> None:
-        super().__init__(model, loss)
-        self.num_classes = num_classes
-        self.output = getattr(loss, "output", "softmax")
+    def build(self, config: RunConfig, class_names: Sequence[str], class_counts: Sequence[int]) -> Built:
+        from dermkit.losses import create_loss, num_outputs
+        from dermkit.models import create_model
+        from dermkit.tasks.classify_training import ClassifyTask
 
-    def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        logits = self.model(batch["image"])
-        out = {"logits": logits, "probs": probabilities(logits, self.output)}
-        if "target" in batch:
-            out["loss"] = self.loss(logits, batch["target"])
-        return out
+        lc = config.loss
+        # every loss option the recipe sets; label_smoothing 0 means off, so losses without smoothing accept it
+        loss_options = {**lc.model_dump(exclude={"name"}), "label_smoothing": lc.label_smoothing or None}
+        loss = config_error("loss", lambda: create_loss(lc.name, len(class_names), class_counts=list(class_counts),
+                                                        **loss_options))  # fmt: skip
+        outputs = num_outputs(loss, len(class_names))
+        train_options, architecture = network_options(config.model, outputs)
+        model = config_error("model", lambda: create_model(**train_options))
+        module = ClassifyTask(model, loss, len(class_names), freeze_batchnorm=config.model.freeze_batchnorm)
+        return Built(module, architecture)
 
-    def make_metrics(self) -> MetricCollection:
-        classes = self.num_classes
-        return MetricCollection({
-            "acc": MulticlassAccuracy(classes, average="micro"),
-            "balanced_acc": MulticlassRecall(classes, average="macro"),
-            "f1": MulticlassF1Score(classes, average="macro"),
-            "auroc": MulticlassAUROC(classes, average="macro"),
-            "g_mean": MulticlassGMean(classes),
-            "ece": MulticlassCalibrationError(classes, n_bins=15, norm="l1"),
-        })  # fmt: skip
+    def decision(self, class_names: Sequence[str]) -> dict[str, Any]:
+        if len(class_names) != 2:
+            return {}
+        return {"positive_class": class_names[1], "threshold": 0.5, "threshold_source": "default"}
 
-    def update_metrics(self, metrics: MetricCollection, output: dict[str, torch.Tensor], batch: dict[str, Any]) -> None:
-        metrics.update(output["probs"], batch["target"])
+    def postprocess(self, raw: Mapping[str, np.ndarray], spec: ModelSpec) -> dict[str, np.ndarray]:
+        logits = raw["logits"]
+        proba = class_probabilities(logits, spec.output, spec.decision.temperature).mean(axis=0)
+        return {"proba": proba, "logits": logits[0]}
+
+    def prediction(self, row: Mapping[str, np.ndarray], spec: ModelSpec) -> Prediction:
+        proba = row["proba"]
+        index = int(decide(proba[None], stored_threshold(spec))[0])
+        names = spec.class_names
+        return Prediction(names[index], index, {name: float(p) for name, p in zip(names, proba, strict=True)})
+
+    def csv_header(self, spec: ModelSpec, labelled: bool) -> list[str]:
+        return [*(["label"] if labelled else []), "predicted", *(f"p_{name}" for name in spec.class_names)]
+
+    def csv_rows(
+        self,
+        spec: ModelSpec,
+        outputs: Mapping[str, np.ndarray],
+        readable: np.ndarray,
+        targets: Mapping[str, np.ndarray] | None = None,
+    ) -> list[list[Any]]:
+        names, proba = spec.class_names, outputs["proba"]
+        decided = np.full(len(readable), -1)
+        if readable.any():
+            decided[readable] = decide(proba[readable], stored_threshold(spec))
+        labels = None if targets is None else targets["label"]
+        rows = []
+        for i, ok in enumerate(readable):
+            label = [names[labels[i]]] if labels is not None else []
+            cells = [names[decided[i]], *(f"{p:.6f}" for p in proba[i])] if ok else [""] * (1 + len(names))
+            rows.append([*label, *cells])
+        return rows
+
+    def headline(self) -> list[str]:
+        return list(CV_METRICS)
+
+    def evaluate(self, predictor: Any, table: ImageTable, **options: Any) -> Any:
+        from dermkit.evaluation.classification import evaluate_classifier
+
+        return evaluate_classifier(predictor, table, **options)
