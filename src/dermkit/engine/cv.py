@@ -24,6 +24,7 @@ from dermkit.errors import ConfigError
 from dermkit.evaluation.evaluate import evaluate
 from dermkit.fileio import write_csv, write_json
 from dermkit.inference.predictor import Predictor
+from dermkit.progress import Reporter, silent
 
 log = logging.getLogger("dermkit")
 CV_METRICS = ("accuracy", "balanced_accuracy", "macro_precision", "macro_recall", "macro_f1", "g_mean", "roc_auc",
@@ -75,6 +76,7 @@ def cross_validate(
     overwrite: bool = False,
     num_workers: int | None = None,
     log_fn: Callable[[str], object] = log.info,
+    progress: Reporter = silent,
 ) -> CVResult:
     """Train and test once per fold; write ``cv_results.csv`` and ``cv_results.json`` into ``out_dir``.
 
@@ -87,6 +89,7 @@ def cross_validate(
         overwrite: replace earlier fold runs.
         num_workers: decoding processes for evaluation (default ``data.num_workers``).
         log_fn: where progress lines go.
+        progress: shows the duplicate search, the folds and each fold's evaluation (:mod:`dermkit.progress`).
     """
     out_dir = Path(out_dir)
     table = read_training_table(config)
@@ -95,7 +98,8 @@ def cross_validate(
     patients = [record.group for record in table.records]
     grouped = any(patients)
     # patients and byte-identical files never straddle a train/test boundary
-    groups, _ = leak_free_groups([record.path for record in table.records], patients, skip_unreadable=True)
+    with progress(None, "hashing files", "files") as step:
+        groups, _ = leak_free_groups([r.path for r in table.records], patients, skip_unreadable=True, progress=step)
     if repeats > 0:
         if not 0.0 < test_fraction < 1.0:
             raise ConfigError(f"--test-fraction must be in (0, 1), got {test_fraction}")
@@ -112,7 +116,8 @@ def cross_validate(
         protocol = f"stratified {folds}-fold cross-validation"
     protocol += ", patient-grouped" if grouped else ""
     rows, fold_metrics = [], []
-    for k, test_mask in enumerate(test_masks):
+    # each fold trains with Lightning's own bar: the folds report in plain lines (live=False), not a bar around it
+    for k, test_mask in enumerate(progress(test_masks, "cross-validation", "folds", live=False)):
         test = table.with_records([r for r, t in zip(table.records, test_mask, strict=True) if t])
         pool = table.with_records([r for r, t in zip(table.records, test_mask, strict=True) if not t])
         log_fn(f"fold {k + 1}/{len(test_masks)}: train+val {len(pool)}, test {len(test)} images")
@@ -123,7 +128,7 @@ def cross_validate(
             continue  # under DDP every process trains; only global rank 0 evaluates and writes
         result = evaluate(Predictor.from_checkpoint(run_dir), test, batch_size=config.data.eval_batch_size
                           or config.data.batch_size, num_workers=config.data.num_workers if num_workers is None
-                          else num_workers)  # fmt: skip
+                          else num_workers, progress=progress)  # fmt: skip
         write_json(run_dir / "test_metrics.json", result.metrics)
         fold_metrics.append(result.metrics)
         rows.append({"fold": k, "n_test": len(test), **headline_row(result.metrics)})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,10 +54,17 @@ class PredictSummary:
 
 
 def predict_to_csv(
-    predictor: Predictor, records: Sequence[Record], out: str | Path, *, batch_size: int = 32, num_workers: int = 0
+    predictor: Predictor,
+    records: Sequence[Record],
+    out: str | Path,
+    *,
+    batch_size: int = 32,
+    num_workers: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PredictSummary:
-    """Predict ``records`` and write ``out`` atomically (``path,predicted,p_<class>...,error``)."""
-    result = predictor.predict_records(records, batch_size=batch_size, num_workers=num_workers)
+    """Predict ``records`` and write ``out`` atomically (``path,predicted,p_<class>...,error``); ``progress(done,
+    total)`` is called after each batch."""
+    result = predictor.predict_records(records, batch_size=batch_size, num_workers=num_workers, progress=progress)
     header, rows = prediction_rows(predictor, [record.path for record in records], result.proba, result.errors)
     path = write_csv(out, header, rows)
     return PredictSummary(path, len(records), [error for error in result.errors if error is not None])

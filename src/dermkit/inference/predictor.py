@@ -9,7 +9,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,8 +166,18 @@ class Predictor:
             results.extend(self._result(row) for row in proba)
         return results
 
-    def predict_records(self, records: Sequence[Record], *, batch_size: int = 32, num_workers: int = 0) -> BatchResult:
+    def predict_records(
+        self,
+        records: Sequence[Record],
+        *,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> BatchResult:
         """Predict files, decoding in parallel workers; unreadable files do not stop the others.
+
+        ``progress(done, total)`` is called after each batch with the images handled so far (see
+        :mod:`dermkit.progress`).
 
         Returns:
             Probabilities, raw logits and per-image errors, in record order (NaN rows for unreadable files).
@@ -176,10 +186,14 @@ class Predictor:
         logits = np.full((len(records), self.spec.architecture.num_outputs), np.nan)
         errors: list[str | None] = [None] * len(records)
         loader = make_loader(ImageDataset(records, self.preprocess), batch_size, num_workers=num_workers)
+        done = 0
         for batch in loader:
             for index, message in zip(batch["skipped_index"], batch["skipped"], strict=True):
                 errors[index] = message
             if "image" in batch:
                 rows = batch["index"].numpy()
                 proba[rows], logits[rows] = self._forward(batch["image"])
+            if progress is not None:
+                done += len(batch["skipped_index"]) + (len(batch["index"]) if "image" in batch else 0)
+                progress(done, len(records))
         return BatchResult(proba, logits, errors)
