@@ -20,6 +20,10 @@ class DataError(DermkitError, ValueError):
     """A dataset that cannot be read as asked (layout, labels, missing files)."""
 
 
+class NothingReadableError(DataError):
+    """Not one of the input images could be read, so nothing was predicted (the CLI exits with status 1)."""
+
+
 class ImageLoadError(DermkitError, OSError):
     """One image that cannot be decoded. ``path`` names the file, ``reason`` the problem."""
 

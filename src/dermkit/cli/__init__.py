@@ -1,7 +1,8 @@
 """The ``dermkit`` command line: thin typer commands over library functions.
 
 User mistakes (a bad path, an unknown key, a corrupt model file) print one ``error:`` line and exit with status 2;
-tracebacks are kept for real bugs.
+inputs of which not one image could be read exit with 1; tracebacks are kept for real bugs (Python exits with 1).
+The README's exit-status table lists every code.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import typer
 # Importing the command modules registers their commands on ``app``.
 from dermkit.cli import data_commands as _data_commands  # noqa: F401
 from dermkit.cli import eval_commands as _eval_commands  # noqa: F401
+from dermkit.cli import info_commands as _info_commands  # noqa: F401
 from dermkit.cli import model_commands as _model_commands  # noqa: F401
+from dermkit.cli import options as _options  # noqa: F401
 from dermkit.cli.app import app, quiet_lightning
-from dermkit.errors import DermkitError
+from dermkit.errors import DermkitError, NothingReadableError
 from dermkit.registry import RegistryError
 
 
@@ -37,14 +40,14 @@ _REFUSAL_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 2 user or usage error, 130 interrupted)."""
+    """Run the CLI; returns the exit status (0 ok, 1 no image readable, 2 user or usage error, 130 interrupted)."""
     _configure_logging()
     try:
         status = app(args=argv, prog_name="dermkit", standalone_mode=False)
     except (DermkitError, RegistryError) as exc:
         for line in str(exc).splitlines() or [type(exc).__name__]:
             print(f"error: {line}", file=sys.stderr)
-        return 2
+        return 1 if isinstance(exc, NothingReadableError) else 2
     except OSError as exc:
         # The file system refused (no permission, disk full, a file where a folder must go): the user's to fix.
         # Other OS errors keep their traceback: they may be bugs.

@@ -13,7 +13,7 @@ READER_OPTIONS_HELP = "Reader options: data.images_dir=DIR, data.path_column=NAM
 app = typer.Typer(
     name="dermkit",
     help="From a folder of skin images to a trained, evaluated, explained and deployable classifier.",
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,

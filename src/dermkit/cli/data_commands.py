@@ -13,6 +13,7 @@ from dermkit.data.split_manifests import split_dataset
 from dermkit.data.synthetic import make_synthetic_dataset
 from dermkit.data.synthetic_acne import make_synthetic_acne_dataset
 from dermkit.errors import DataError
+from dermkit.progress import track
 
 SYNTH_TASKS = ("classify", "acne")
 
@@ -75,7 +76,8 @@ def split(
     """Write stratified train/val/test CSV manifests; patients (--group-by) and identical files never straddle."""
     reader = reader_options(None, options or ())
     table = read_dataset(data, **reader)
-    report = split_dataset(table, out, val=val, test=test, seed=seed, group_by=group_by)
+    with track(None, "hashing files", "files") as step:
+        report = split_dataset(table, out, val=val, test=test, seed=seed, group_by=group_by, progress=step)
     console.print(counts_table(f"split of {table.source}", report.class_names, report.counts))
     if report.groups is not None:
         column = group_by or reader.get("group_column")
@@ -116,8 +118,9 @@ def audit(
     from dermkit.data.audit import audit_dataset
 
     table = read_dataset(data, **reader_options(None, options or ()))
-    report = audit_dataset(table, near_duplicates=near and decode, max_distance=max_distance, decode=decode,
-                           workers=workers)  # fmt: skip
+    with track(None, "auditing", "files") as step:
+        report = audit_dataset(table, near_duplicates=near and decode, max_distance=max_distance, decode=decode,
+                               workers=workers, progress=step)  # fmt: skip
     for line in report.summary_lines():
         console.print(line)
     if report.to_dict()["near_duplicates"]:
@@ -136,4 +139,4 @@ def datasets() -> None:
     """List the dataset layouts and public datasets dermkit reads, and how to get each."""
     from dermkit.data.catalog import format_catalog
 
-    console.print(format_catalog())
+    typer.echo(format_catalog())  # the answer: shown with --quiet

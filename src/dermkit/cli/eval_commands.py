@@ -9,8 +9,9 @@ import typer
 from dermkit.cli.app import READER_OPTIONS_HELP, app, console
 from dermkit.config import reader_options, split_reader_overrides
 from dermkit.data.inputs import collect_images
-from dermkit.errors import ConfigError, DataError
+from dermkit.errors import ConfigError, DataError, NothingReadableError
 from dermkit.metrics.classification import format_summary
+from dermkit.progress import track
 
 
 def _ci_lines(metrics: dict) -> list[str]:
@@ -89,7 +90,7 @@ def evaluate(
     run = evaluate_to_folder(model, data, out, split=split, batch_size=batch_size, num_workers=num_workers, tta=tta,
                              bootstrap=bootstrap, group_by=group_by, class_map=class_map,
                              choose_threshold=choose_threshold, save=save, report=report, audit=audit,
-                             seed=seed, data_options=options or ())  # fmt: skip
+                             seed=seed, data_options=options or (), progress=track)  # fmt: skip
     metrics = run.evaluation.metrics
     mode = metrics["tta"]
     console.print(f"{data}: {run.description}" + (f", test-time augmentation: {mode}" if mode != "none" else ""))
@@ -132,7 +133,8 @@ def calibrate(
     from dermkit.evaluation.pipeline import calibrate_model
 
     run = calibrate_model(model, data, split=split, batch_size=batch_size, num_workers=num_workers,
-                          class_map=class_map, save=not dry_run, data_options=options or ())  # fmt: skip
+                          class_map=class_map, save=not dry_run, data_options=options or (),
+                          progress=track)  # fmt: skip
     result = run.result
     console.print(f"temperature scaling on {data}: {run.description}")
     console.print(f"temperature  {result.temperature:.4f}")
@@ -155,7 +157,7 @@ def compare(
     from dermkit.reports.compare import format_comparison, load_run_metrics, parse_metric_names
 
     names = parse_metric_names(metrics)
-    console.print(format_comparison([load_run_metrics(path) for path in runs], names))
+    typer.echo(format_comparison([load_run_metrics(path) for path in runs], names))  # the answer: shown with --quiet
 
 
 @app.command()
@@ -179,7 +181,8 @@ def predict(
     records = collect_images(paths, options.get("path_column"))
     if not records:
         raise DataError(f"no images found in {', '.join(map(str, paths))}")
-    summary = predict_to_csv(predictor, records, out, batch_size=batch_size, num_workers=num_workers)
+    with track(len(records), "predicting", "images") as step:
+        summary = predict_to_csv(predictor, records, out, batch_size=batch_size, num_workers=num_workers, progress=step)
     decision = predictor.spec.decision
     if predictor.threshold is not None:
         source = f" ({decision.threshold_source})" if decision.threshold_source else ""
@@ -193,5 +196,6 @@ def predict(
         console.print(f"  unreadable: {error}")
     if len(summary.errors) > 5:
         console.print(f"  ... {len(summary.errors) - 5} more (see the error column)")
-    if len(summary.errors) == summary.total:
-        raise typer.Exit(1)  # a CSV of errors only: let scripts notice
+    if len(summary.errors) == summary.total:  # a CSV of errors only: exit status 1 lets scripts notice
+        raise NothingReadableError(f"none of the {summary.total} images could be read (first: {summary.errors[0]}); "
+                                   f"each error is in {summary.path}")  # fmt: skip

@@ -9,9 +9,15 @@ import typer
 from dermkit import config as config_module
 from dermkit.cli.app import app, console, cv_table, quiet_lightning
 from dermkit.metrics.classification import format_summary
+from dermkit.progress import shows_bars, track
 from dermkit.recipes import resolve_recipe
 
 # torch, timm and lightning load inside the commands that need them, so `dermkit --help` and `synth` start fast.
+
+
+def _bar_overrides() -> list[str]:
+    """Lightning's bar only on a terminal (and not with --quiet); the user's own overrides come after and win."""
+    return [] if shows_bars() else ["trainer.progress_bar=false"]
 
 
 @app.command(context_settings={"allow_extra_args": False})
@@ -24,13 +30,19 @@ def train(
     overwrite: bool = typer.Option(False, help="Replace an earlier run in --out."),
 ) -> None:
     """Train a model from a recipe; writes checkpoints, logs and a self-describing model folder."""
+    from dermkit.engine.epoch_progress import EpochProgress
     from dermkit.engine.train import train as run_training  # heavy import (lightning), only when training
 
     quiet_lightning()
-    run_config = config_module.load(resolve_recipe(config), overrides or [])
+    run_config = config_module.load(resolve_recipe(config), [*_bar_overrides(), *(overrides or [])])
     out_dir = out or Path("runs") / (run_config.name or "run")
     console.print(f"training {run_config.model.name} ({run_config.task_name}) on {run_config.data.root} -> {out_dir}")
-    result = run_training(run_config, out_dir, resume=resume, strict=strict, overwrite=overwrite)
+    if run_config.trainer.progress_bar:
+        result = run_training(run_config, out_dir, resume=resume, strict=strict, overwrite=overwrite)
+    else:  # no Lightning bar: epochs as a few plain lines instead (nothing with --quiet)
+        with track(run_config.trainer.max_epochs, "training", "epochs", live=False) as epochs:
+            result = run_training(run_config, out_dir, resume=resume, strict=strict, overwrite=overwrite,
+                                  callbacks=[EpochProgress(epochs)])  # fmt: skip
     if not result.primary:  # another DDP process: rank 0 reports
         return
     console.print(f"validation (best epoch {result.best_epoch})")
@@ -52,7 +64,7 @@ def demo(
     from dermkit.engine.demo import run_demo
 
     quiet_lightning()
-    result = run_demo(out, epochs=epochs, log=console.print)
+    result = run_demo(out, epochs=epochs, log=console.print, overrides=_bar_overrides())
     console.print("test split")
     console.print(format_summary(result.test_metrics))
     for what, path in result.paths.items():
@@ -79,10 +91,10 @@ def cv(
 
     quiet_lightning()
     extra = [f"data.root={folds_from_files}"] if folds_from_files else []
-    run_config = config_module.load(resolve_recipe(config), [*(overrides or []), *extra])
+    run_config = config_module.load(resolve_recipe(config), [*_bar_overrides(), *(overrides or []), *extra])
     out_dir = out or Path("runs") / f"{run_config.name or 'run'}_cv"
     result = cross_validate(run_config, out_dir, folds=folds, repeats=repeats, test_fraction=test_fraction,
                             folds_from_files=folds_from_files is not None, overwrite=overwrite,
-                            log_fn=console.print)  # fmt: skip
+                            log_fn=console.print, progress=track)  # fmt: skip
     console.print(cv_table(result))
     console.print(f"results: {out_dir / 'cv_results.csv'}, {out_dir / 'cv_results.json'}")

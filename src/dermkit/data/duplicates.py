@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -50,7 +50,11 @@ def file_digest(path: str | Path, chunk_size: int = 1 << 20) -> str:
 
 
 def exact_duplicate_groups(
-    paths: Sequence[str | Path], *, workers: int = 4, skip_unreadable: bool = False
+    paths: Sequence[str | Path],
+    *,
+    workers: int = 4,
+    skip_unreadable: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[list[Path]]:
     """Groups of byte-identical files.
 
@@ -61,6 +65,7 @@ def exact_duplicate_groups(
         paths: the files to compare.
         workers: number of hashing threads (>= 1).
         skip_unreadable: leave out files that cannot be read (training reports them later) instead of raising.
+        progress: called as ``progress(done, total)`` after each file hashed (total: the files that are hashed).
 
     Returns:
         Groups of two or more identical files; each group sorted, groups sorted by their first path.
@@ -89,8 +94,12 @@ def exact_duplicate_groups(
                 return None
             raise
 
+    digests = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        digests = list(pool.map(digest_of, candidates))
+        for digest in pool.map(digest_of, candidates):
+            digests.append(digest)
+            if progress is not None:
+                progress(len(digests), len(candidates))
     by_digest: dict[str, list[Path]] = defaultdict(list)
     for path, digest in zip(candidates, digests, strict=True):
         if digest is not None:
@@ -100,7 +109,11 @@ def exact_duplicate_groups(
 
 
 def leak_free_groups(
-    paths: Sequence[str | Path], groups: Sequence[Hashable | None] | None, *, skip_unreadable: bool = False
+    paths: Sequence[str | Path],
+    groups: Sequence[Hashable | None] | None,
+    *,
+    skip_unreadable: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[int], list[list[Path]]]:
     """A group index per item that keeps together what must never straddle two splits.
 
@@ -108,10 +121,12 @@ def leak_free_groups(
     and a file listed twice. Splitters (``split``, the automatic validation hold-out, cross-validation folds) pass
     these groups to :func:`dermkit.data.splits.stratified_group_split` / ``kfold_assign``.
 
+    ``progress(done, total)`` follows the hashing (see :func:`exact_duplicate_groups`).
+
     Returns:
         The merged group index per item, and the groups of byte-identical files found.
     """
-    duplicates = exact_duplicate_groups(paths, skip_unreadable=skip_unreadable)
+    duplicates = exact_duplicate_groups(paths, skip_unreadable=skip_unreadable, progress=progress)
     rows_of: dict[Path, list[int]] = {}
     for i, path in enumerate(paths):
         rows_of.setdefault(Path(path), []).append(i)

@@ -8,6 +8,7 @@ copies of one image cannot leak from training into test.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,7 @@ def split_dataset(
     test: float = 0.1,
     seed: int = 0,
     group_by: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SplitReport:
     """Split ``table`` and write ``out/train.csv``, ``out/val.csv``, ``out/test.csv`` (each atomically).
 
@@ -64,6 +66,7 @@ def split_dataset(
         seed: makes the split reproducible.
         group_by: a manifest column (e.g. ``patient_id``, ``lesion_id``) whose groups must stay in one split;
             None keeps together the patient (or lesion) ids the dataset's reader knows (``Record.group``).
+        progress: ``progress(done, total)`` of the duplicate search (files hashed).
 
     Returns:
         The written files, per-split class counts and the duplicate groups found.
@@ -73,7 +76,7 @@ def split_dataset(
     out = Path(out)
     labels = table.labels()
     groups = _group_ids(table, group_by)
-    merged, duplicates = leak_free_groups([record.path for record in table.records], groups)
+    merged, duplicates = leak_free_groups([record.path for record in table.records], groups, progress=progress)
     fractions = {"train": 1.0 - val - test, "val": val, "test": test}
     assigned = stratified_group_split(labels, fractions, groups=merged, seed=seed)
 

@@ -25,6 +25,7 @@ from dermkit.errors import ConfigError
 from dermkit.evaluation.evaluate import evaluate
 from dermkit.fileio import write_csv, write_json
 from dermkit.inference.predictor import Predictor
+from dermkit.progress import Reporter, silent
 from dermkit.tasks import get_task
 
 log = logging.getLogger("dermkit")
@@ -66,13 +67,14 @@ def summarise(rows: list[dict[str, Any]], names: Sequence[str]) -> dict[str, dic
 
 
 def _split_folds(
-    table: ImageTable, config: RunConfig, folds: int, repeats: int, test_fraction: float
+    table: ImageTable, config: RunConfig, folds: int, repeats: int, test_fraction: float, progress: Reporter
 ) -> tuple[list[np.ndarray], list[int], str]:
     """Test masks of k stratified folds (or random repeats), the leak-free groups and a description."""
     labels = table.labels()
     patients = [record.group for record in table.records]
     # patients and byte-identical files never straddle a train/test boundary
-    groups, _ = leak_free_groups([record.path for record in table.records], patients, skip_unreadable=True)
+    with progress(None, "hashing files", "files") as step:
+        groups, _ = leak_free_groups([r.path for r in table.records], patients, skip_unreadable=True, progress=step)
     if repeats > 0:
         if not 0.0 < test_fraction < 1.0:
             raise ConfigError(f"--test-fraction must be in (0, 1), got {test_fraction}")
@@ -90,7 +92,9 @@ def _split_folds(
     return masks, list(groups), protocol + (", patient-grouped" if any(patients) else "")
 
 
-def _fold_tables(config: RunConfig, folds: int, repeats: int, test_fraction: float, published: bool) -> tuple:
+def _fold_tables(
+    config: RunConfig, folds: int, repeats: int, test_fraction: float, published: bool, progress: Reporter
+) -> tuple:
     """``[(pool, test, pool_groups)]`` per fold, the data source and the protocol description."""
     if published:  # the dataset's own fold files (ACNE04's NNEW_trainval_k / NNEW_test_k)
         from dermkit.data.acne04 import acne04_fold_files
@@ -102,7 +106,7 @@ def _fold_tables(config: RunConfig, folds: int, repeats: int, test_fraction: flo
         return parts, tables[0].source, f"the dataset's {len(found)} published folds"
     table = read_training_table(config)
     table = table.with_records([replace(record, split=None) for record in table.records])
-    masks, groups, protocol = _split_folds(table, config, folds, repeats, test_fraction)
+    masks, groups, protocol = _split_folds(table, config, folds, repeats, test_fraction, progress)
     parts = []
     for mask in masks:
         test = table.with_records([r for r, t in zip(table.records, mask, strict=True) if t])
@@ -122,6 +126,7 @@ def cross_validate(
     overwrite: bool = False,
     num_workers: int | None = None,
     log_fn: Callable[[str], object] = log.info,
+    progress: Reporter = silent,
 ) -> CVResult:
     """Train and test once per fold; write ``cv_results.csv`` and ``cv_results.json`` into ``out_dir``.
 
@@ -135,12 +140,14 @@ def cross_validate(
         overwrite: replace earlier fold runs.
         num_workers: decoding processes for evaluation (default ``data.num_workers``).
         log_fn: where progress lines go.
+        progress: shows the duplicate search, the folds and each fold's evaluation (:mod:`dermkit.progress`).
     """
     out_dir = Path(out_dir)
-    parts, source, protocol = _fold_tables(config, folds, repeats, test_fraction, folds_from_files)
+    parts, source, protocol = _fold_tables(config, folds, repeats, test_fraction, folds_from_files, progress)
     names = get_task(config.task_name).headline()
     rows, fold_metrics = [], []
-    for k, (pool, test, pool_groups) in enumerate(parts):
+    # each fold trains with Lightning's own bar: the folds report in plain lines (live=False), not a bar around it
+    for k, (pool, test, pool_groups) in enumerate(progress(parts, "cross-validation", "folds", live=False)):
         log_fn(f"fold {k + 1}/{len(parts)}: train+val {len(pool)}, test {len(test)} images")
         data = training_data(pool, config.data.val_fraction, config.seed + k, pool_groups)
         run_dir = out_dir / f"fold_{k}"
@@ -148,7 +155,7 @@ def cross_validate(
             continue  # under DDP every process trains; only global rank 0 evaluates and writes
         result = evaluate(Predictor.from_checkpoint(run_dir), test, batch_size=config.data.eval_batch_size
                           or config.data.batch_size, num_workers=config.data.num_workers if num_workers is None
-                          else num_workers)  # fmt: skip
+                          else num_workers, progress=progress)  # fmt: skip
         write_json(run_dir / "test_metrics.json", result.metrics)
         fold_metrics.append(result.metrics)
         rows.append({"fold": k, "n_test": len(test), **headline_row(result.metrics, names)})

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from dermkit.data.records import ImageTable
-from dermkit.errors import ConfigError, DataError
+from dermkit.errors import ConfigError, NothingReadableError
 from dermkit.evaluation.evaluate import Evaluation, collect_warnings, prediction_table
 from dermkit.evaluation.labels import align_labels
 from dermkit.evaluation.thresholds import ThresholdRule
@@ -24,6 +24,7 @@ from dermkit.metrics import functional as F
 from dermkit.metrics.classification import classification_metrics
 from dermkit.metrics.headline import bootstrap_metrics, headline_functions, subgroup_metrics
 from dermkit.metrics.operating_point import operating_points
+from dermkit.progress import Reporter, silent
 
 
 def _set_threshold(
@@ -65,6 +66,7 @@ def evaluate_classifier(
     group_by: str | None = None,
     seed: int = 0,
     choose_threshold: ThresholdRule | None = None,
+    progress: Reporter = silent,
 ) -> Evaluation:
     """Predict every image of ``table`` and compute the metrics on the readable ones.
 
@@ -80,14 +82,20 @@ def evaluate_classifier(
         seed: bootstrap seed.
         choose_threshold: for two classes, pick the decision threshold on this data by this rule (it is set on
             ``predictor.spec.decision``; the caller decides whether to save it) before computing the metrics.
+        progress: shows the long steps (predicting, bootstrap, subgroups); see :mod:`dermkit.progress`.
+
+    Raises:
+        NothingReadableError: not one image could be read.
     """
     labels = align_labels(table, predictor.class_names, class_map)
     if 0 < bootstrap < 100:
         raise ConfigError(f"--bootstrap {bootstrap}: a 95% interval needs at least 100 resamples (1000 recommended)")
-    result = predictor.predict_records(table.records, batch_size=batch_size, num_workers=num_workers)
+    with progress(len(table), "predicting", "images") as step:
+        result = predictor.predict_records(table.records, batch_size=batch_size, num_workers=num_workers, progress=step)
     readable = result.readable
     if not readable.any():
-        raise DataError(f"{table.source}: none of the {len(table)} images could be read (first: {result.errors[0]})")
+        first = result.errors[0]
+        raise NothingReadableError(f"{table.source}: none of the {len(table)} images could be read (first: {first})")
     y = labels[readable]
     proba = F.check_proba(result.proba[readable], y)  # float64 rows summing to 1: the array every metric below sees
     names = predictor.class_names
@@ -108,13 +116,16 @@ def evaluate_classifier(
     patients = [record.group for record in records]
     groups = patients if any(patients) else None
     if bootstrap:
-        metrics["ci"] = bootstrap_metrics(functions, y, proba, n_resamples=bootstrap, groups=groups, seed=seed)
+        with progress(bootstrap, "bootstrap", "resamples") as step:
+            metrics["ci"] = bootstrap_metrics(functions, y, proba, n_resamples=bootstrap, groups=groups, seed=seed,
+                                              progress=step)  # fmt: skip
         unit = "patients" if groups is not None else "images"
         metrics["ci_method"] = f"95% percentile bootstrap, {bootstrap} resamples of {unit}"
     if group_by:
         values = [value for value, ok in zip(table.column_values(group_by), readable, strict=True) if ok]
-        metrics["subgroups"] = {group_by: subgroup_metrics(y, proba, values, functions, n_resamples=bootstrap,
-                                                           groups=groups, seed=seed)}  # fmt: skip
+        with progress(None, f"subgroups by {group_by}", "resamples" if bootstrap else "groups") as step:
+            metrics["subgroups"] = {group_by: subgroup_metrics(y, proba, values, functions, n_resamples=bootstrap,
+                                                               groups=groups, seed=seed, progress=step)}  # fmt: skip
     header, rows = prediction_table(predictor, table, result.outputs, result.errors, {"label": labels})
     paths = [str(record.path) for record in table.records]
     return Evaluation(metrics, header, rows, result.proba, result.logits, labels, list(result.errors), paths,

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from dermkit.data.records import ImageTable
-from dermkit.errors import ConfigError, DataError
+from dermkit.errors import ConfigError, DataError, NothingReadableError
 from dermkit.fileio import write_csv
 from dermkit.inference.outputs import prediction_rows
 from dermkit.metrics.headline import bootstrap_metrics, subgroup_metrics
+from dermkit.progress import Reporter, silent
 
 SPLIT_CHOICES = ("auto", "train", "val", "test", "all")
 
@@ -121,6 +122,7 @@ def evaluate_with_hooks(
     bootstrap: int = 0,
     group_by: str | None = None,
     seed: int = 0,
+    progress: Reporter = silent,
     **unsupported: Any,
 ) -> Evaluation:
     """The evaluation of any task from its hooks (see :class:`dermkit.tasks.Task`): metrics on the readable rows,
@@ -132,10 +134,12 @@ def evaluate_with_hooks(
         raise ConfigError(f"--bootstrap {bootstrap}: a 95% interval needs at least 100 resamples (1000 recommended)")
     spec = predictor.spec
     targets = task.targets(table, spec, class_map)
-    result = predictor.predict_records(table.records, batch_size=batch_size, num_workers=num_workers)
+    with progress(len(table), "predicting", "images") as step:
+        result = predictor.predict_records(table.records, batch_size=batch_size, num_workers=num_workers, progress=step)
     readable = result.readable
     if not readable.any():
-        raise DataError(f"{table.source}: none of the {len(table)} images could be read (first: {result.errors[0]})")
+        first = result.errors[0]
+        raise NothingReadableError(f"{table.source}: none of the {len(table)} images could be read (first: {first})")
     outputs = {key: value[readable] for key, value in result.outputs.items()}
     known = {key: value[readable] for key, value in targets.items()}
     with warnings.catch_warnings(record=True) as caught:
@@ -152,13 +156,17 @@ def evaluate_with_hooks(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # undefined metrics in a resample are reported as such in the intervals
         if bootstrap:
-            metrics["ci"] = bootstrap_metrics(functions, y, packed, n_resamples=bootstrap, groups=groups, seed=seed)
+            with progress(bootstrap, "bootstrap", "resamples") as step:
+                metrics["ci"] = bootstrap_metrics(functions, y, packed, n_resamples=bootstrap, groups=groups,
+                                                  seed=seed, progress=step)  # fmt: skip
             unit = "patients" if groups is not None else "images"
             metrics["ci_method"] = f"95% percentile bootstrap, {bootstrap} resamples of {unit}"
         if group_by:
             values = [value for value, ok in zip(table.column_values(group_by), readable, strict=True) if ok]
-            metrics["subgroups"] = {group_by: subgroup_metrics(y, packed, values, functions, n_resamples=bootstrap,
-                                                               groups=groups, seed=seed)}  # fmt: skip
+            with progress(None, f"subgroups by {group_by}", "resamples" if bootstrap else "groups") as step:
+                metrics["subgroups"] = {group_by: subgroup_metrics(y, packed, values, functions,
+                                                                   n_resamples=bootstrap, groups=groups, seed=seed,
+                                                                   progress=step)}  # fmt: skip
     header, rows = prediction_table(predictor, table, result.outputs, result.errors, targets)
     paths = [str(record.path) for record in table.records]
     labels = np.asarray(targets.get("label", np.full(len(table), -1)))

@@ -19,6 +19,7 @@ from dermkit.evaluation.thresholds import parse_rule
 from dermkit.fileio import write_json
 from dermkit.inference.predictor import Predictor
 from dermkit.models.artifact import ModelSpec, resolve_model_dir, write_spec
+from dermkit.progress import Reporter, silent
 
 
 @dataclass
@@ -70,13 +71,15 @@ def evaluate_to_folder(
     audit: bool = False,
     seed: int = 0,
     data_options: Sequence[str] = (),
+    progress: Reporter = silent,
 ) -> EvaluationRun:
     """Evaluate ``model`` on ``data`` and write ``metrics.json``, ``predictions.csv`` (and ``report.html`` plus the
     model's ``MODEL_CARD.md`` with ``report``); ``save`` stores a chosen threshold in the model's ``model.json``.
 
     Arguments mirror ``dermkit evaluate``'s options (see :func:`dermkit.evaluation.evaluate.evaluate`); ``audit``
     audits the whole dataset (every split: leakage is across splits) into ``audit.json`` and the report;
-    ``data_options`` are ``data.KEY=VALUE`` reader options (see :func:`read_model_data`).
+    ``data_options`` are ``data.KEY=VALUE`` reader options (see :func:`read_model_data`); ``progress`` shows the
+    long steps (:mod:`dermkit.progress`).
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -89,7 +92,7 @@ def evaluate_to_folder(
     table, description = select_split(dataset, split)
     evaluation = evaluate(predictor, table, batch_size=batch_size, num_workers=num_workers,
                           class_map=parse_class_map(class_map), bootstrap=bootstrap, group_by=group_by, seed=seed,
-                          choose_threshold=rule)  # fmt: skip
+                          choose_threshold=rule, progress=progress)  # fmt: skip
     if includes_training_images(predictor.spec, data, table):
         evaluation.metrics["warnings"].append(
             "these images include training images (a train split, or the whole training dataset): the metrics are "
@@ -108,7 +111,8 @@ def evaluate_to_folder(
     if audit:
         from dermkit.data.audit import audit_dataset
 
-        audit_dict = run.audit = audit_dataset(dataset, workers=max(1, num_workers)).to_dict()
+        with progress(None, "auditing", "files") as step:
+            audit_dict = run.audit = audit_dataset(dataset, workers=max(1, num_workers), progress=step).to_dict()
         run.files["audit"] = write_json(out / "audit.json", audit_dict)
     if report:
         from dermkit.reports.html_report import write_report
@@ -167,6 +171,7 @@ def calibrate_model(
     class_map: str | None = None,
     save: bool = True,
     data_options: Sequence[str] = (),
+    progress: Reporter = silent,
 ) -> CalibrationRun:
     """Fit temperature scaling on held-out labelled data and (with ``save``) store it in ``model.json``.
 
@@ -196,7 +201,7 @@ def calibrate_model(
     old_temperature, threshold = decision.temperature, predictor.threshold
     decision.temperature = 1.0
     evaluation = evaluate(predictor, table, batch_size=batch_size, num_workers=num_workers,
-                          class_map=parse_class_map(class_map))  # fmt: skip
+                          class_map=parse_class_map(class_map), progress=progress)  # fmt: skip
     result = fit_calibration(evaluation.logits, evaluation.labels)
     run = CalibrationRun(result, description, threshold, warnings=warnings, same_decisions=decision.tta == "none")
     decision.temperature = result.temperature

@@ -6,7 +6,7 @@ classifier ``predicted,p_<class>...``; for acne ``grade,count,p_<grade>...``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,10 +47,17 @@ class PredictSummary:
 
 
 def predict_to_csv(
-    predictor: Predictor, records: Sequence[Record], out: str | Path, *, batch_size: int = 32, num_workers: int = 0
+    predictor: Predictor,
+    records: Sequence[Record],
+    out: str | Path,
+    *,
+    batch_size: int = 32,
+    num_workers: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PredictSummary:
-    """Predict ``records`` and write ``out`` atomically (``path``, the task's columns, ``error``)."""
-    result = predictor.predict_records(records, batch_size=batch_size, num_workers=num_workers)
+    """Predict ``records`` and write ``out`` atomically (``path``, the task's columns, ``error``); ``progress(done,
+    total)`` is called after each batch."""
+    result = predictor.predict_records(records, batch_size=batch_size, num_workers=num_workers, progress=progress)
     header, rows = prediction_rows(predictor, [record.path for record in records], result.outputs, result.errors)
     path = write_csv(out, header, rows)
     return PredictSummary(path, len(records), [error for error in result.errors if error is not None])

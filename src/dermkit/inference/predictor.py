@@ -9,7 +9,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,8 +162,18 @@ class Predictor:
                            for i in range(len(chunk)))  # fmt: skip
         return results
 
-    def predict_records(self, records: Sequence[Record], *, batch_size: int = 32, num_workers: int = 0) -> BatchResult:
+    def predict_records(
+        self,
+        records: Sequence[Record],
+        *,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> BatchResult:
         """Predict files, decoding in parallel workers; unreadable files do not stop the others.
+
+        ``progress(done, total)`` is called after each batch with the images handled so far (see
+        :mod:`dermkit.progress`).
 
         Returns:
             The task's outputs and per-image errors, in record order (NaN rows for unreadable files).
@@ -172,6 +182,7 @@ class Predictor:
         outputs: dict[str, np.ndarray] = {"proba": np.full((n, len(self.class_names)), np.nan)}
         errors: list[str | None] = [None] * n
         loader = make_loader(ImageDataset(records, self.preprocess), batch_size, num_workers=num_workers)
+        done = 0
         for batch in loader:
             for index, message in zip(batch["skipped_index"], batch["skipped"], strict=True):
                 errors[index] = message
@@ -181,4 +192,7 @@ class Predictor:
                     if key not in outputs or outputs[key].shape[1:] != value.shape[1:]:
                         outputs[key] = np.full((n, *value.shape[1:]), np.nan)
                     outputs[key][rows] = value
+            if progress is not None:
+                done += len(batch["skipped_index"]) + (len(batch["index"]) if "image" in batch else 0)
+                progress(done, n)
         return BatchResult(outputs, errors)

@@ -121,6 +121,7 @@ def bootstrap_metrics(
     confidence: float = 0.95,
     groups: Sequence[Any] | None = None,
     seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Point estimate and percentile interval of every metric, all computed on the same resamples.
 
@@ -138,6 +139,7 @@ def bootstrap_metrics(
         confidence: two-sided level in (0, 1); the interval is the (1-c)/2 and (1+c)/2 quantiles.
         groups: (N,) patient ids for a cluster bootstrap (None: resample images).
         seed: seed of ``numpy.random.default_rng``; equal seeds give equal results.
+        progress: called as ``progress(done, n_resamples)`` after each resample.
 
     Returns:
         ``{name: {"point", "low", "high", "n_resamples"}}`` (valid resamples; bounds None when there are none).
@@ -165,6 +167,8 @@ def bootstrap_metrics(
                 resample = {name: fn(y[rows], p[rows]) for name, fn in functions.items()}
             for name in functions:
                 values[name][r] = resample[name]
+            if progress is not None:
+                progress(r + 1, int(n_resamples))
     alpha = (1.0 - confidence) / 2
     result = {}
     for name, point in points.items():

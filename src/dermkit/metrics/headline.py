@@ -11,7 +11,8 @@ between the best and the worst group (e.g. Fitzpatrick skin types; Daneshjou et 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -75,8 +76,11 @@ def subgroup_metrics(
     n_resamples: int = 0,
     groups: Sequence[Any] | None = None,
     seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Every metric per subgroup (rows with an empty value are left out) and the best-to-worst gap.
+
+    ``progress(done, total)`` counts resamples over all subgroups (subgroups when ``n_resamples`` is 0).
 
     Returns:
         ``{"groups": {value: {"n", "metrics": {name: {"point", "low", "high", ...}}}}, "worst_gap": {name: {"gap",
@@ -88,13 +92,18 @@ def subgroup_metrics(
     keys = np.array(["" if value is None else str(value) for value in values], dtype=object)
     patient = None if groups is None else np.asarray(groups, dtype=object)
     report: dict[str, Any] = {"groups": {}, "worst_gap": {}}
-    for value in sorted({key for key in keys if key}, key=_natural):
+    values_sorted = sorted({key for key in keys if key}, key=_natural)
+    step = max(int(n_resamples), 1)  # progress units per subgroup
+    for index, value in enumerate(values_sorted):
         rows = keys == value
+        inner = None if progress is None else partial(_offset, progress, index * step, len(values_sorted) * step)
         report["groups"][value] = {
             "n": int(rows.sum()),
             "metrics": bootstrap_metrics(functions, y[rows], p[rows], n_resamples=n_resamples,
-                                         groups=None if patient is None else patient[rows], seed=seed),
+                                         groups=None if patient is None else patient[rows], seed=seed, progress=inner),
         }  # fmt: skip
+        if progress is not None:
+            progress((index + 1) * step, len(values_sorted) * step)
     for name in functions:
         points = {v: g["metrics"][name]["point"] for v, g in report["groups"].items()}
         points = {v: x for v, x in points.items() if np.isfinite(x)}
@@ -107,6 +116,10 @@ def subgroup_metrics(
         report["worst_gap"][name] = {"gap": abs(points[best_group] - points[worst_group]), "best": best_group,
                                      "worst": worst_group}  # fmt: skip
     return report
+
+
+def _offset(progress: Callable[[int, int], None], base: int, total: int, done: int, _: int) -> None:
+    progress(base + done, total)
 
 
 def _natural(text: str) -> tuple[int, float | str]:

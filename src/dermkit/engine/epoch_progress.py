@@ -1,0 +1,26 @@
+"""A Lightning callback that reports finished epochs to a ``progress(done, total)`` callback.
+
+Where Lightning draws no bar (stderr is not a terminal, ``--quiet``), ``dermkit train`` passes it a
+:func:`dermkit.progress.track` step, so a log still shows how far training got.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import lightning as L
+
+
+class EpochProgress(L.Callback):
+    """Calls ``progress(epochs finished, max_epochs)`` after each training epoch, on the global-rank-0 process only.
+
+    Args:
+        progress: the callback, e.g. a :class:`dermkit.progress.Tracker`.
+    """
+
+    def __init__(self, progress: Callable[[int, int], None]) -> None:
+        self.progress = progress
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            self.progress(trainer.current_epoch + 1, trainer.max_epochs)
