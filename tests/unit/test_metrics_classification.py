@@ -11,8 +11,9 @@ import pytest
 from imblearn import metrics as imb
 from sklearn import metrics as skm
 
-from dermkit.metrics.classification import classification_metrics, format_summary
+from dermkit.metrics.classification import classification_metrics
 from dermkit.metrics.functional import MetricInputError, UndefinedMetricWarning
+from dermkit.reports.summary import format_summary
 
 NAMES3 = ["melanoma", "nevus", "seborrheic_keratosis"]
 NAMES2 = ["benign", "malignant"]

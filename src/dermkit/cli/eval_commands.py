@@ -10,7 +10,6 @@ from dermkit.cli.app import READER_OPTIONS_HELP, app, console
 from dermkit.config import reader_options, split_reader_overrides
 from dermkit.data.inputs import collect_images
 from dermkit.errors import ConfigError, DataError, NothingReadableError
-from dermkit.metrics.classification import format_summary
 from dermkit.progress import track
 
 
@@ -94,7 +93,7 @@ def evaluate(
     metrics = run.evaluation.metrics
     mode = metrics["tta"]
     console.print(f"{data}: {run.description}" + (f", test-time augmentation: {mode}" if mode != "none" else ""))
-    console.print(format_summary(metrics))
+    console.print(run.task.summary(metrics))
     for line in _ci_lines(metrics) + _operating_point_lines(metrics) + _subgroup_lines(metrics):
         console.print(line)
     decision = metrics.get("decision") or {}

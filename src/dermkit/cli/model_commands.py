@@ -8,9 +8,10 @@ import typer
 
 from dermkit import config as config_module
 from dermkit.cli.app import app, console, cv_table, quiet_lightning
-from dermkit.metrics.classification import format_summary
 from dermkit.progress import shows_bars, track
 from dermkit.recipes import resolve_recipe
+from dermkit.reports.summary import format_summary
+from dermkit.tasks import get_task
 
 # torch, timm and lightning load inside the commands that need them, so `dermkit --help` and `synth` start fast.
 
@@ -46,7 +47,7 @@ def train(
     if not result.primary:  # another DDP process: rank 0 reports
         return
     console.print(f"validation (best epoch {result.best_epoch})")
-    console.print(format_summary(result.val_metrics))
+    console.print(get_task(run_config.task_name).summary(result.val_metrics))
     if result.skipped:
         console.print(f"skipped {len(result.skipped)} unreadable images: {out_dir / 'skipped_images.txt'}")
     console.print(f"model:       {out_dir / 'model.json'} (+ model.safetensors)")

@@ -7,7 +7,7 @@ augmentation (``data.transforms``) starts from the same :meth:`Preprocess.resize
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import cv2
@@ -85,6 +85,10 @@ class Preprocess:
             image: (H, W, 3) uint8 RGB. Returns (3, image_size, image_size) float32.
         """
         return self.normalize(self.center_crop(self.resize_image(image)))
+
+    def with_resize(self, resize: int) -> Preprocess:
+        """The same preprocessing with another resize (training may resize larger before its random crop)."""
+        return replace(self, resize=resize)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready description (what ``model.json`` stores under ``preprocessing``)."""

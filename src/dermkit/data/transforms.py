@@ -10,6 +10,8 @@ Presets:
         translate 5 %, rotate 180 degrees, shear 15 degrees (p=0.33), random crop, RGB shift 16 (p=0.1),
         brightness/contrast 0.1 (p=0.1).
     ``two_class``: the skin_disease_two_classification project's recipe: random crop, rotate 15 degrees, h-flip.
+    ``acne04``: the LDL / LDS recipe (Wu et al. 2019; Prokhorov & Kalinin 2024): random crop, h-flip, rotate 20
+        degrees (bilinear), after a square resize to ``data.train_resize`` (256).
 """
 
 from __future__ import annotations
@@ -62,6 +64,15 @@ def _skin_classifier(size: int) -> list[A.BasicTransform]:
 @PRESETS.register("two_class")
 def _two_class(size: int) -> list[A.BasicTransform]:
     return [A.RandomCrop(size, size), A.Rotate(limit=15, border_mode=cv2.BORDER_CONSTANT, p=1.0), A.HorizontalFlip()]
+
+
+@PRESETS.register("acne04")
+def _acne04(size: int) -> list[A.BasicTransform]:
+    return [
+        A.RandomCrop(size, size),
+        A.HorizontalFlip(),
+        A.Rotate(limit=20, interpolation=cv2.INTER_LINEAR, border_mode=cv2.BORDER_CONSTANT, p=1.0),
+    ]
 
 
 class TrainTransform:

@@ -190,7 +190,8 @@ def build_run(config: RunConfig, out_dir: Path, *, data: TrainingData | None = N
     preprocess = Preprocess(d.image_size, d.resolved_resize, d.resize_mode, d.mean, d.std)
     targets = parts.definition.item_targets
     transform = create_transform(d.train_transform, d.image_size, d.mean, d.std, seed=config.seed)
-    train_set = ImageDataset(data.train.records, preprocess, transform, targets=targets)
+    train_pre = preprocess.with_resize(d.resolved_train_resize)
+    train_set = ImageDataset(data.train.records, train_pre, transform, targets=targets)
     sampler = create_sampler(d.sampler, data.train.labels(), seed=config.seed,
                              total_epochs=config.trainer.max_epochs) if d.sampler else None  # fmt: skip
     train_loader = make_loader(

@@ -170,5 +170,6 @@ def evaluate_with_hooks(
     header, rows = prediction_table(predictor, table, result.outputs, result.errors, targets)
     paths = [str(record.path) for record in table.records]
     labels = np.asarray(targets.get("label", np.full(len(table), -1)))
-    return Evaluation(metrics, header, rows, result.proba, result.outputs.get("logits", np.empty((len(table), 0))),
+    empty = np.empty((len(table), 0))
+    return Evaluation(metrics, header, rows, result.outputs.get("proba", empty), result.outputs.get("logits", empty),
                       labels, list(result.errors), paths, result.outputs, targets)  # fmt: skip

@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dermkit.config import reader_options
 from dermkit.data import read_dataset
@@ -31,6 +32,7 @@ class EvaluationRun:
     files: dict[str, Path] = field(default_factory=dict)
     threshold_saved: bool = False
     audit: dict | None = None
+    task: Any = None
 
 
 def read_model_data(spec: ModelSpec, data: str | Path, data_options: Sequence[str] = ()) -> ImageTable:
@@ -98,7 +100,7 @@ def evaluate_to_folder(
             "these images include training images (a train split, or the whole training dataset): the metrics are "
             "optimistic; evaluate held-out images (--split test)"
         )
-    run = EvaluationRun(evaluation, description)
+    run = EvaluationRun(evaluation, description, task=predictor.task)
     model_dir = resolve_model_dir(model)
     if rule is not None and save:
         write_spec(model_dir, predictor.spec)

@@ -53,8 +53,9 @@ class BatchResult:
     """Outputs for many images, in input order; rows of unreadable images are NaN.
 
     Attributes:
-        outputs: the task's post-processed outputs (:meth:`dermkit.tasks.Task.postprocess`), N rows each; every task
-            has ``proba`` (N, C): its per-class probabilities (temperature and test-time augmentation applied).
+        outputs: the task's post-processed outputs (:meth:`dermkit.tasks.Task.postprocess`), N rows each; a
+            classifying task has ``proba`` (N, C): its per-class probabilities (temperature and test-time
+            augmentation applied).
         errors: per image, the one-line error or None.
     """
 
@@ -179,7 +180,7 @@ class Predictor:
             The task's outputs and per-image errors, in record order (NaN rows for unreadable files).
         """
         n = len(records)
-        outputs: dict[str, np.ndarray] = {"proba": np.full((n, len(self.class_names)), np.nan)}
+        outputs: dict[str, np.ndarray] = {}
         errors: list[str | None] = [None] * n
         loader = make_loader(ImageDataset(records, self.preprocess), batch_size, num_workers=num_workers)
         done = 0
@@ -189,10 +190,12 @@ class Predictor:
             if "image" in batch:
                 rows = batch["index"].numpy()
                 for key, value in self._forward(batch["image"]).items():
-                    if key not in outputs or outputs[key].shape[1:] != value.shape[1:]:
+                    if key not in outputs:
                         outputs[key] = np.full((n, *value.shape[1:]), np.nan)
                     outputs[key][rows] = value
             if progress is not None:
                 done += len(batch["skipped_index"]) + (len(batch["index"]) if "image" in batch else 0)
                 progress(done, n)
+        if not outputs:  # nothing was readable: the class probabilities every task has, all NaN
+            outputs["proba"] = np.full((n, len(self.class_names)), np.nan)
         return BatchResult(outputs, errors)

@@ -1,7 +1,8 @@
 """The full metric report of a classifier, as computed by ``dermkit evaluate``.
 
 :func:`classification_metrics` gathers the functions of :mod:`dermkit.metrics.functional` and
-:mod:`dermkit.metrics.calibration` into one JSON-ready dict; :func:`format_summary` renders it for a terminal.
+:mod:`dermkit.metrics.calibration` into one JSON-ready dict; :func:`dermkit.reports.summary.format_summary` renders it
+for a terminal.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from . import functional as F
 from ._validation import MetricInputError, UndefinedMetricWarning, check_proba
 from .calibration import expected_calibration_error
 
-__all__ = ["classification_metrics", "format_summary"]
+__all__ = ["classification_metrics"]
 
 _PER_CLASS = ("precision", "recall", "f1", "specificity")
 
@@ -116,59 +117,3 @@ def classification_metrics(
     if undefined:
         warnings.warn(f"undefined metrics set to nan: {', '.join(undefined)}", UndefinedMetricWarning, stacklevel=2)
     return out
-
-
-def _fmt(x: Any, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    return f"{x:.{digits}f}"
-
-
-def format_summary(metrics: dict[str, Any]) -> str:
-    """Render a :func:`classification_metrics` dict (or its JSON round-trip, where NaN became null) as text.
-
-    Args:
-        metrics: Output of :func:`classification_metrics`.
-
-    Returns:
-        A multi-line plain-text block: headline metrics, a per-class precision / recall / F1 / support table with
-        macro and weighted averages, and the labelled confusion matrix (rows true, columns predicted).
-    """
-    head = [
-        ("samples", str(metrics["n"])),
-        ("accuracy", _fmt(metrics.get("accuracy"))),
-        ("balanced accuracy", _fmt(metrics.get("balanced_accuracy"))),
-        ("ROC-AUC", _fmt(metrics.get("roc_auc"))),
-    ]
-    if metrics.get("mauc") is not None:
-        head.append(("MAUC (Hand & Till)", _fmt(metrics["mauc"])))
-    head.append(("log loss", _fmt(metrics.get("log_loss"))))
-    if metrics.get("threshold") is not None:
-        head.append(("threshold", _fmt(metrics["threshold"])))
-    width = max(len(k) for k, _ in head)
-    lines = [f"{k:<{width}}  {v}" for k, v in head]
-
-    per_class = metrics["per_class"]
-    names = list(per_class)
-    name_w = max(len("weighted avg"), *(len(s) for s in names))
-    cols = ("precision", "recall", "f1", "support")
-    lines += ["", f"{'class':<{name_w}}  " + "  ".join(f"{h:>9}" for h in cols)]
-    for name in names:
-        row = per_class[name]
-        vals = [_fmt(row[k], 3) for k in cols[:3]] + [str(row["support"])]
-        lines.append(f"{name:<{name_w}}  " + "  ".join(f"{v:>9}" for v in vals))
-    total = sum(per_class[s]["support"] for s in names)
-    for group in ("macro", "weighted"):
-        vals = [_fmt(metrics[group][k], 3) for k in cols[:3]] + [str(total)]
-        lines.append(f"{group + ' avg':<{name_w}}  " + "  ".join(f"{v:>9}" for v in vals))
-
-    cm = metrics["confusion_matrix"]
-    labels, matrix = cm["labels"], cm["matrix"]
-    cell_w = [max(3, len(s), *(len(str(r[j])) for r in matrix)) for j, s in enumerate(labels)]
-    corner = "true \\ pred"
-    row_w = max(len(corner), *(len(s) for s in labels))
-    lines += ["", "confusion matrix (rows = true, columns = predicted)"]
-    lines.append(f"{corner:<{row_w}}  " + "  ".join(f"{s:>{w}}" for s, w in zip(labels, cell_w, strict=True)))
-    for label, row in zip(labels, matrix, strict=True):
-        lines.append(f"{label:<{row_w}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(row, cell_w, strict=True)))
-    return "\n".join(lines)

@@ -167,6 +167,15 @@ class Task:
         """The headline metrics as ``fn(y, p) -> float`` on :meth:`metric_arrays` (bootstrap CIs, subgroups)."""
         raise NotImplementedError
 
+    def summary(self, metrics: Mapping[str, Any]) -> str:
+        """A few lines for the terminal: the headline metrics present in ``metrics`` (4 decimals)."""
+        lines = [f"{'images':20s}{metrics.get('n', '?')}"]
+        for name in self.headline():
+            value = metrics.get(name)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                lines.append(f"{name:20s}{value:.4f}")
+        return "\n".join(lines)
+
     def report_figures(self, spec: ModelSpec, evaluation: Any) -> list[tuple[str, Callable[[], Any]]]:
         """``(title, make_figure)`` pairs for the HTML report beyond its metric tables (matplotlib figures)."""
         return []
