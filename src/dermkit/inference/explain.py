@@ -185,7 +185,7 @@ class Explainer:
         model = getattr(predictor, "model", None)
         if not isinstance(model, nn.Module) or not isinstance(getattr(model, "backbone", None), nn.Module):
             raise ExplainUnavailableError(
-                "explanations need the PyTorch model folder (model.json + model.safetensors), not this predictor"
+                "explain needs the PyTorch model folder (model.json + model.safetensors); this predictor has no network"
             )
         CAM_METHODS.get(method)
         self.predictor = predictor
@@ -209,7 +209,8 @@ class Explainer:
             raise ConfigError(f"unknown class '{class_name}'; choose one of: {', '.join(names)}")
         return names.index(class_name)
 
-    def _target(self, index: int) -> Any:
+    def target(self, index: int) -> Any:
+        """The score Grad-CAM differentiates: class ``index``'s logit; with one sigmoid logit, it or its negation."""
         spec = self.predictor.spec
         if spec.output == "sigmoid" and spec.architecture.num_outputs == 1:
             return BinaryClassifierOutputTarget(index)  # class 1: the logit; class 0: the negated logit
@@ -226,7 +227,7 @@ class Explainer:
         with self._lock, torch.enable_grad():
             cam = cam_class(model=self.model, target_layers=[self._target_module])
             try:
-                maps = cam(input_tensor=tensor, targets=[self._target(index)])
+                maps = cam(input_tensor=tensor, targets=[self.target(index)])
             finally:
                 cam.activations_and_grads.release()
         return np.asarray(maps[0], dtype=np.float32)

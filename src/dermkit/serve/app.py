@@ -33,7 +33,7 @@ from dermkit.serve.uploads import FIELD, ApiError, check_token, image_error_stat
 
 log = logging.getLogger("dermkit")
 
-NO_EXPLAINER = "explanations need the PyTorch model folder (model.json + model.safetensors)"
+NO_EXPLAINER = "explain needs the PyTorch model folder (model.json + model.safetensors); this predictor has no network"
 OVERLAY_MAX_SIDE = 1024  # the page shows the overlay; a 12-MP PNG in JSON would only slow it down
 _PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
