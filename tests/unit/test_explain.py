@@ -8,7 +8,7 @@ import torch
 
 from dermkit.data.preprocess import Preprocess
 from dermkit.errors import ConfigError
-from dermkit.inference.explain import ExplainUnavailableError, Explainer, find_target_layer
+from dermkit.inference.explain import Explainer, ExplainUnavailableError, find_target_layer
 from dermkit.inference.predictor import Predictor
 from dermkit.models.artifact import Architecture, ModelSpec
 from dermkit.models.factory import create_model
@@ -71,7 +71,7 @@ def test_map_is_in_the_original_geometry_with_cropped_areas_zero(explainer: Expl
     result = explainer.explain(image)
     assert result.heatmap.shape == (60, 120) and result.heatmap.dtype == np.float32
     assert result.overlay.shape == (60, 120, 3) and result.overlay.dtype == np.uint8
-    assert 0 <= result.heatmap.min() and result.heatmap.max() <= 1 and result.heatmap.max() > 0.5
+    assert result.heatmap.min() >= 0 and result.heatmap.max() <= 1 and result.heatmap.max() > 0.5
     assert (result.heatmap[:, :32] == 0).all() and (result.heatmap[:, 89:] == 0).all()
     assert result.class_name == result.prediction.label and result.layer == "layer4" and result.method == "gradcam"
 
