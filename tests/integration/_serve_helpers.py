@@ -76,15 +76,15 @@ def rss_bytes(pid: int) -> int:
 
 @contextlib.contextmanager
 def running_server(
-    model_dir: Path, log: Path, *args: str, timeout: float = 120.0
+    model_dir: Path, log: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120.0
 ) -> Iterator[tuple[str, subprocess.Popen]]:
     """``dermkit serve MODEL --port P`` in a subprocess on a free loopback port; yields its URL and the process.
 
-    The server's output goes to ``log`` (a pipe nobody reads could fill up and stall it).
+    The server's output goes to ``log`` (a pipe nobody reads could fill up and stall it); ``env`` adds variables.
     """
     port = free_port()
     command = [sys.executable, "-c", "from dermkit.cli import main; raise SystemExit(main())", "serve", str(model_dir)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **(env or {})}
     url = f"http://127.0.0.1:{port}"
     with log.open("wb") as output:
         process = subprocess.Popen([*command, "--port", str(port), *args], env=env, stdout=output, stderr=output)

@@ -142,6 +142,24 @@ def test_oversized_upload_is_refused_from_its_declared_length(client: TestClient
     assert "limit of 0.25 MB" in message
 
 
+def test_oversized_chunked_upload_is_cut_off_at_the_limit(client: TestClient) -> None:
+    def body():  # no Content-Length: the limit is enforced while the body streams in
+        yield b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'
+        for _ in range(64):
+            yield b"\0" * 8192
+
+    headers = {**AUTH, "content-type": "multipart/form-data; boundary=x"}
+    assert "upload too large" in _assert_one_line_error(client.post("/predict", content=body(), headers=headers), 413)
+    _assert_serves_next_request(client)
+
+
+def test_several_images_all_unreadable_get_the_first_ones_status_and_every_entry(client: TestClient) -> None:
+    files = _files(("a.jpg", b"plain text"), ("b.jpg", image_bytes()[:300]))
+    response = client.post("/predict", files=files, headers=AUTH)
+    assert _assert_one_line_error(response, 415).startswith("file 1: not an image")
+    assert [entry["status"] for entry in response.json()["results"]] == [415, 422]
+
+
 def test_unauthorised_request_is_told_the_scheme(client: TestClient) -> None:
     response = client.get("/model")
     assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"

@@ -44,8 +44,9 @@ def _send(client: httpx.Client, case: tuple) -> tuple[str, int, int, httpx.Respo
 
 def test_concurrent_mixed_requests_are_all_answered_and_memory_does_not_grow(tmp_path: Path) -> None:
     model = make_model_dir(tmp_path / "model")
+    served = running_server(model, tmp_path / "server.log", "--max-concurrency", "2", env={"DERMKIT_TOKEN": TOKEN})
     with (
-        running_server(model, tmp_path / "server.log", "--token", TOKEN, "--max-concurrency", "2") as (url, process),
+        served as (url, process),  # the token comes from the environment, as `DERMKIT_TOKEN=... dermkit serve`
         httpx.Client(base_url=url, timeout=120) as client,
         ThreadPoolExecutor(CLIENTS) as pool,
     ):
