@@ -22,6 +22,8 @@ from tests.integration._serve_helpers import CLASSES, image_bytes, make_model_di
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+TEXT_FIELD = b'--b\r\nContent-Disposition: form-data; name="file"\r\n\r\nlesion.jpg\r\n--b--\r\n'
+MULTIPART_B = {**AUTH, "content-type": "multipart/form-data; boundary=b"}
 CARD = "# Model card\n\nA test model; not for clinical use.\n"
 
 
@@ -108,6 +110,7 @@ def test_predict_several_images_gives_each_bad_one_its_own_error(client: TestCli
         ({"files": _files(("cut.jpg", image_bytes()[:400])), "headers": AUTH}, 422, "truncated"),
         ({"files": _files(("huge.png", png_claiming(30000, 30000))), "headers": AUTH}, 413, "image too large"),
         ({"files": _files(("a.jpg", image_bytes()), field="image"), "headers": AUTH}, 400, "no 'file' field"),
+        ({"content": TEXT_FIELD, "headers": MULTIPART_B}, 400, "holds text"),
         ({"files": _files(("big.png", image_bytes("PNG", (400, 400)))), "headers": AUTH}, 413, "upload too large"),
         ({"content": image_bytes(), "headers": {**AUTH, "content-type": "image/jpeg"}}, 415, "multipart/form-data"),
         ({"files": _files(("a.jpg", image_bytes()))}, 401, "missing token"),
@@ -121,6 +124,7 @@ def test_predict_several_images_gives_each_bad_one_its_own_error(client: TestCli
         "truncated-jpeg",
         "30000x30000-png",
         "wrong-field",
+        "text-field",
         "oversized-upload",
         "not-multipart",
         "missing-token",

@@ -97,6 +97,8 @@ async def read_uploads(request: Request, limit: int) -> list[Upload]:
         raise ApiError(400, f"malformed multipart form: {exc.message}") from None
     try:
         files = [item for item in form.getlist(FIELD) if isinstance(item, UploadFile)]
+        if not files and FIELD in form:
+            raise ApiError(400, f"the form field '{FIELD}' holds text, not a file: send the image as a file upload")
         if not files:
             found = ", ".join(sorted(set(form.keys()))) or "nothing"
             raise ApiError(400, f"no '{FIELD}' field in the form (found: {found}); send each image as '{FIELD}'")
