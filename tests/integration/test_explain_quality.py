@@ -32,7 +32,7 @@ TRAIN = [
     "data.num_workers=0",
     "data.val_fraction=0.2",
     "optim.lr=3e-3",
-    "trainer.max_epochs=6",
+    "trainer.max_epochs=5",
     "trainer.progress_bar=false",
 ]
 
@@ -57,7 +57,7 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     rng = np.random.default_rng(0)
     for name, lesion in (("clear", False), ("lesion", True)):
         (root / "data" / name).mkdir(parents=True)
-        for index in range(48):
+        for index in range(32):
             image, _ = draw(rng, lesion)
             cv2.imwrite(str(root / "data" / name / f"{index}.png"), image[..., ::-1])
     overrides = [f"data.root={root / 'data'}", f"loss.name={request.param}", *TRAIN]
