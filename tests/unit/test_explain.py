@@ -112,3 +112,22 @@ def test_a_predictor_without_a_pytorch_network_cannot_explain() -> None:
 
     with pytest.raises(ExplainUnavailableError, match="needs the PyTorch model folder"):
         Explainer(Torchless())  # type: ignore[arg-type]
+
+
+class _TwoHeads(torch.nn.Module):
+    """A network with two outputs, the class logits first (as a multi-head task's)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.backbone, self.single = model.backbone, model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.single(x)
+        return logits, logits.sum(1, keepdim=True) * 0
+
+
+def test_a_network_with_several_outputs_is_explained_through_its_first() -> None:
+    single = _predictor()
+    inputs = single.preprocess(np.random.default_rng(4).integers(0, 256, (48, 48, 3), dtype=np.uint8))
+    two = Predictor(_TwoHeads(single.model), single.spec)
+    np.testing.assert_allclose(Explainer(two).cam(inputs, 1), Explainer(single).cam(inputs, 1), atol=1e-6)

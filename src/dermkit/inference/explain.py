@@ -168,11 +168,24 @@ def _scaled(image: np.ndarray, max_side: int | None) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
+class _FirstOutput(nn.Module):
+    """A network's first output: the class logits of a model with several heads (a tuple of outputs)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model(x)
+        return out[0] if isinstance(out, tuple) else out
+
+
 class Explainer:
     """Grad-CAM / Grad-CAM++ for a PyTorch :class:`Predictor` (a timm backbone plus a head).
 
     Args:
-        predictor: the model to explain; its network is copied, its preprocessing and decision rule are used.
+        predictor: the model to explain; its network is copied, its preprocessing and decision rule are used. A
+            network with several outputs (a tuple) is explained through its first one, the class logits.
         method: the default method, ``gradcam`` or ``gradcam++``.
         layer: the target layer inside the backbone (e.g. ``layer4``); None chooses the last convolutional stage.
 
@@ -190,6 +203,7 @@ class Explainer:
         CAM_METHODS.get(method)
         self.predictor = predictor
         self.model = copy.deepcopy(model).eval()  # hooks and gradients stay off the predictor's network
+        self._scored = _FirstOutput(self.model)
         self.method = method
         self.layer = find_target_layer(self.model.backbone, predictor.preprocess.image_size, layer)
         self._target_module = dict(self.model.backbone.named_modules())[self.layer]
@@ -225,7 +239,7 @@ class Explainer:
         cam_class = CAM_METHODS.get(method or self.method)
         tensor = torch.as_tensor(inputs, dtype=torch.float32, device=self.predictor.device)[None]
         with self._lock, torch.enable_grad():
-            cam = cam_class(model=self.model, target_layers=[self._target_module])
+            cam = cam_class(model=self._scored, target_layers=[self._target_module])
             try:
                 maps = cam(input_tensor=tensor, targets=[self.target(index)])
             finally:
