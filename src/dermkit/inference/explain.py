@@ -191,7 +191,8 @@ class Explainer:
 
     Raises:
         ExplainUnavailableError: the predictor has no PyTorch network (``predictor.model``).
-        ConfigError: an unknown layer or method.
+        ConfigError: an unknown layer, or one without a 4-D feature map.
+        RegistryError: an unknown method.
     """
 
     def __init__(self, predictor: Predictor, *, method: str = "gradcam", layer: str | None = None) -> None:
@@ -266,7 +267,8 @@ class Explainer:
 
         Raises:
             ImageLoadError: the image cannot be decoded (one line).
-            ConfigError: an unknown class or method.
+            ConfigError: an unknown class.
+            RegistryError: an unknown method.
         """
         index = self.class_index(class_name)
         method = method or self.method
