@@ -41,6 +41,7 @@ class Evaluation:
         paths: per image, its path.
         outputs: every post-processed output of the task (N rows each).
         targets: the true values in the model's terms (N rows each).
+        spec: the model description the metrics were computed under (with a threshold chosen on this data).
     """
 
     metrics: dict[str, Any]
@@ -53,6 +54,7 @@ class Evaluation:
     paths: list[str] = field(default_factory=list)
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     targets: dict[str, np.ndarray] = field(default_factory=dict)
+    spec: Any = None
 
     @property
     def readable(self) -> np.ndarray:
@@ -172,4 +174,4 @@ def evaluate_with_hooks(
     labels = np.asarray(targets.get("label", np.full(len(table), -1)))
     empty = np.empty((len(table), 0))
     return Evaluation(metrics, header, rows, result.outputs.get("proba", empty), result.outputs.get("logits", empty),
-                      labels, list(result.errors), paths, result.outputs, targets)  # fmt: skip
+                      labels, list(result.errors), paths, result.outputs, targets, spec)  # fmt: skip

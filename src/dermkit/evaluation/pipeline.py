@@ -103,7 +103,7 @@ def evaluate_to_folder(
     run = EvaluationRun(evaluation, description, task=predictor.task)
     model_dir = resolve_model_dir(model)
     if rule is not None and save:
-        write_spec(model_dir, predictor.spec)
+        write_spec(model_dir, evaluation.spec)
         run.threshold_saved = True
     if not report:  # a report left by an earlier evaluation into this folder would describe other numbers
         (out / "report.html").unlink(missing_ok=True)
@@ -121,7 +121,7 @@ def evaluate_to_folder(
         from dermkit.reports.model_card import write_model_card
 
         model_info = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
-        model_info["decision"] = predictor.spec.decision.model_dump(mode="json")
+        model_info["decision"] = evaluation.spec.decision.model_dump(mode="json")
         split_name = "/".join(table.splits) or "all"
         data_info = {"source": table.source, "split": split_name, "n": len(table),
                      "class_counts": dict(zip(table.class_names, table.class_counts(), strict=True))}  # fmt: skip
@@ -201,15 +201,14 @@ def calibrate_model(
                         f"exactly for single views only: choose it again (evaluate --tta {decision.tta} "
                         "--choose-threshold ... --save)")  # fmt: skip
     old_temperature, threshold = decision.temperature, predictor.threshold
-    decision.temperature = 1.0
-    evaluation = evaluate(predictor, table, batch_size=batch_size, num_workers=num_workers,
-                          class_map=parse_class_map(class_map), progress=progress)  # fmt: skip
+    evaluation = evaluate(predictor.with_decision(temperature=1.0), table, batch_size=batch_size,
+                          num_workers=num_workers, class_map=parse_class_map(class_map), progress=progress)  # fmt: skip
     result = fit_calibration(evaluation.logits, evaluation.labels)
     run = CalibrationRun(result, description, threshold, warnings=warnings, same_decisions=decision.tta == "none")
-    decision.temperature = result.temperature
+    changes: dict[str, Any] = {"temperature": result.temperature}
     if threshold is not None:
-        run.threshold_after = decision.threshold = carry_threshold(threshold, old_temperature, result.temperature)
+        run.threshold_after = changes["threshold"] = carry_threshold(threshold, old_temperature, result.temperature)
     if save:
-        write_spec(resolve_model_dir(model), predictor.spec)
+        write_spec(resolve_model_dir(model), predictor.with_decision(**changes).spec)
         run.saved = True
     return run

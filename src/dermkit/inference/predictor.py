@@ -101,6 +101,13 @@ class Predictor:
         tta_views(torch.zeros(1, 3, 2, 2), tta)  # validate the mode now, not at the first batch
         self.tta = None if tta == "none" else tta
 
+    def with_decision(self, **changes: Any) -> Predictor:
+        """A new predictor over the same network whose decision rule has ``changes`` (threshold, temperature...);
+        this one is left as it was."""
+        decision = self.spec.decision.model_copy(update=changes)
+        spec = self.spec.model_copy(update={"decision": decision})
+        return type(self)(self.model, spec, self.device, self.tta or "none")
+
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu", tta: str | None = None) -> Predictor:
         """Load from a run folder, or the ``model.json`` in it."""

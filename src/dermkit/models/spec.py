@@ -48,9 +48,12 @@ class Decision(BaseModel):
         temperature: logits are divided by this before the softmax/sigmoid (1 = uncalibrated).
         tta: test-time augmentation the threshold was chosen with (``none``, ``flips``, ``d4``); prediction uses
             it unless told otherwise, so the chosen recall holds for the probabilities it is applied to.
+
+    Frozen: a changed rule is a new object (``decision.model_copy(update=...)``), so a predictor that explains or
+    serves never sees a threshold another caller is trying out.
     """
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     positive_class: str | None = None
     threshold: float | None = None
