@@ -48,13 +48,6 @@ def _set_threshold(predictor: Any, rule: ThresholdRule, y: np.ndarray, proba: np
     return chosen
 
 
-def _collect_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
-    seen: dict[str, None] = {}
-    for item in caught:
-        seen.setdefault(str(item.message).splitlines()[0], None)
-    return list(seen)
-
-
 def evaluate_classifier(
     predictor: Any,
     table: ImageTable,
