@@ -27,9 +27,7 @@ from dermkit.metrics.operating_point import operating_points
 from dermkit.progress import Reporter, silent
 
 
-def _set_threshold(
-    predictor: Any, rule: ThresholdRule, y: np.ndarray, proba: np.ndarray, table: ImageTable
-) -> None:
+def _set_threshold(predictor: Any, rule: ThresholdRule, y: np.ndarray, proba: np.ndarray, table: ImageTable) -> None:
     if len(predictor.class_names) != 2:
         raise ConfigError(f"--choose-threshold applies to two-class models; this one has {len(predictor.class_names)}")
     decision = predictor.spec.decision
@@ -46,6 +44,13 @@ def _set_threshold(
             UserWarning,
             stacklevel=3,
         )
+
+
+def training_counts(spec: Any) -> list[int] | None:
+    """The model's training images per class (``model.json``'s training block), for the shot groups; None when
+    unknown or not one count per class."""
+    counts = (spec.training.get("data") or {}).get("train")
+    return list(counts) if isinstance(counts, list) and len(counts) == len(spec.class_names) else None
 
 
 def _collect_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
@@ -103,7 +108,8 @@ def evaluate_classifier(
         warnings.simplefilter("always")
         if choose_threshold is not None:
             _set_threshold(predictor, choose_threshold, y, proba, table)
-        metrics = classification_metrics(y, proba, names, threshold=predictor.threshold)
+        metrics = classification_metrics(y, proba, names, threshold=predictor.threshold,
+                                         train_counts=training_counts(predictor.spec))  # fmt: skip
         if len(names) == 2:
             metrics["operating_points"] = operating_points(y, proba[:, 1])
     metrics["decision"] = predictor.spec.decision.model_dump(mode="json")
