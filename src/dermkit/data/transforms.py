@@ -10,6 +10,7 @@ Presets:
         translate 5 %, rotate 180 degrees, shear 15 degrees (p=0.33), random crop, RGB shift 16 (p=0.1),
         brightness/contrast 0.1 (p=0.1).
     ``two_class``: the skin_disease_two_classification project's recipe: random crop, rotate 15 degrees, h-flip.
+    ``crop_hflip``: random crop and horizontal flip, the SPBL code's training augmentation.
 """
 
 from __future__ import annotations
@@ -62,6 +63,11 @@ def _skin_classifier(size: int) -> list[A.BasicTransform]:
 @PRESETS.register("two_class")
 def _two_class(size: int) -> list[A.BasicTransform]:
     return [A.RandomCrop(size, size), A.Rotate(limit=15, border_mode=cv2.BORDER_CONSTANT, p=1.0), A.HorizontalFlip()]
+
+
+@PRESETS.register("crop_hflip")
+def _crop_hflip(size: int) -> list[A.BasicTransform]:
+    return [A.RandomCrop(size, size), A.HorizontalFlip()]
 
 
 class TrainTransform:
