@@ -156,6 +156,7 @@ def _pace_round(run: _Run, k: int, ratio: float, last: store.RoundResult) -> sto
     weights = sel.cost_weights(h, rng, options.cost_low, options.cost_high)
     counts = np.bincount(pool_labels[selected], minlength=len(run.names))
     delta = sel.rebalance_plan(counts, h)
+    delta[counts == 0] = 0  # reading: a class with no image selected from the pool (all in S0) has none to duplicate
     train_idx = np.sort(np.concatenate([state.easy_idx, state.pool_idx[selected]]))
     sel.check_class_coverage(labels[train_idx], len(run.names), run.names)
     folder = _train_cnn(run, k, train_idx)
