@@ -120,9 +120,13 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1: robust when other jobs share the CPU)"
+    )
     parser.add_argument("--pace", default="0.5,1.0", help="SPBL's pace schedule (rounds = 1 + its length)")
     parser.add_argument("--methods", default="ce,class_balanced,focal,logit_adjusted,ldam_drw,spbl")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     logging.getLogger("dermkit").setLevel(logging.WARNING)
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.ERROR)
