@@ -86,6 +86,12 @@ class ModelSpec(BaseModel):
         ``task_options`` (SPBL's SVM arrays); None for a spec built in memory. Not written to ``model.json``."""
         return self._directory
 
+    def __eq__(self, other: object) -> bool:
+        """Equal when the contents are (where a spec was read from does not count)."""
+        if not isinstance(other, ModelSpec):
+            return NotImplemented
+        return self.__dict__ == other.__dict__ and self.__pydantic_extra__ == other.__pydantic_extra__
+
 
 def resolve_model_dir(path: str | Path) -> Path:
     """The folder holding ``model.json``: ``path`` itself, or the folder of a given ``model.json``/weights file."""
