@@ -60,7 +60,7 @@ class SPBLOptions(TaskOptions):
         keep_checkpoints: keep every round's Lightning checkpoints (each round's weights and state stay anyway).
     """
 
-    train_ratio: float = Field(0.2, gt=0.0, le=1.0)
+    train_ratio: float = Field(0.2, gt=0.0, lt=1.0)
     pace: list[float] = Field(default_factory=lambda: [0.5, 0.75, 0.9, 1.0, 1.0])
     leaky_slope: float = Field(0.1, ge=0.0)
     svm_c: float = Field(1.0, gt=0.0)

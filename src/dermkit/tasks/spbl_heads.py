@@ -35,7 +35,21 @@ log = logging.getLogger("dermkit")
 
 
 def fit_round_svm(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, k: int, options: SPBLOptions) -> Any:
-    """The round's SVM; a fit that cannot run (one class selected...) is one line naming the round and the reason."""
+    """Fit round ``k``'s RBF SVM with per-sample weights (SPBL steps 3 and 5f; Yang, Wu et al., IEEE TNNLS 2020).
+
+    Args:
+        features: (M, D) LeakyReLU pooled features.
+        labels: (M,) class indices.
+        weights: (M,) positive sample weights.
+        k: the round, for the error message.
+        options: the task's options (``svm_c``, ``svm_gamma``).
+
+    Returns:
+        The fitted :class:`~dermkit.models.svm.SVMArrays`.
+
+    Raises:
+        DataError: the fit cannot run (e.g. one class selected), one line naming the round and the reason.
+    """
     try:
         return fit_svm(features, labels, weights, C=options.svm_c, gamma=options.svm_gamma or "scale")
     except ValueError as exc:
@@ -51,7 +65,18 @@ def pooled_features(
     num_workers: int,
     where: str,
 ) -> np.ndarray:
-    """(N, D) float32 LeakyReLU pooled features (the network's second output) of ``records``, in order.
+    """The LeakyReLU pooled features (the network's second output) of ``records``, in order, without augmentation.
+
+    Args:
+        model: a network returning ``(logits, features)``.
+        records: the images.
+        preprocess: the model's evaluation preprocessing.
+        batch_size: images per forward pass.
+        num_workers: decoding processes.
+        where: what the error message names (``SPBL round k``).
+
+    Returns:
+        (N, D) float32.
 
     Raises:
         DataError: an image cannot be read (SPBL needs the feature of every training image).
@@ -67,7 +92,7 @@ def pooled_features(
         if out is None:
             out = np.empty((len(records), features.shape[1]), dtype=np.float32)
         out[batch["index"].numpy()] = features
-    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+    return out if out is not None else np.zeros((0, model.backbone.num_features), dtype=np.float32)
 
 
 def winner(scores: dict[str, float | None]) -> str:
@@ -101,12 +126,9 @@ def log_round(summary: dict[str, Any], metric: str) -> None:
     log.info("  selected per class: %s", ", ".join(f"{n} {c}" for n, c in summary["selected_per_class"].items()))
     log.info("  class weights: %s", ", ".join(f"{n} {w:.3g}" for n, w in summary["class_weights"].items()))
     for head, values in summary["val"].items():
-        shown = ", ".join(
-            f"{key} {values[key]:.4f}"
-            for key in ("accuracy", "balanced_accuracy", "macro_f1", "g_mean")
-            if values.get(key) is not None
-        )
-        log.info("  val %s: %s (%s %s)", head, shown, metric, values.get(metric))
+        keys = dict.fromkeys(("accuracy", "balanced_accuracy", "macro_f1", "g_mean", metric))
+        shown = ", ".join(f"{key} {values[key]:.4f}" for key in keys if values.get(key) is not None)
+        log.info("  val %s: %s", head, shown)
 
 
 def export_final(

@@ -40,7 +40,7 @@ from dermkit.engine.train import TrainResult, build_run, export, fit
 from dermkit.errors import ConfigError
 from dermkit.fileio import write_text
 from dermkit.models.artifact import load_model
-from dermkit.models.svm import SVMArrays, decision_function, svm_scores
+from dermkit.models.svm import decision_function, svm_scores
 from dermkit.tasks import spbl_heads as heads
 from dermkit.tasks import spbl_selection as sel
 from dermkit.tasks import spbl_store as store
@@ -115,13 +115,6 @@ def _features(run: _Run, model: torch.nn.Module, spec: Any, idx: np.ndarray, k: 
     return features[inverse.reshape(-1)]
 
 
-def _score_pool(run: _Run, model: torch.nn.Module, spec: Any, svm: SVMArrays, pool_idx: np.ndarray, k: int) -> Any:
-    """The pool's class probabilities: softmax of the SVM's decision values on this round's features."""
-    if pool_idx.size == 0:
-        return np.zeros((0, len(run.names)))
-    return svm_scores(decision_function(svm, _features(run, model, spec, pool_idx, k)))
-
-
 def _initial_round(run: _Run) -> store.RoundResult:
     """Round 0: the easy set S0, the CNN fine-tuned on it, the first SVM and the pool's first scores."""
     rng = np.random.default_rng(run.config.seed)
@@ -141,7 +134,8 @@ def _initial_round(run: _Run) -> store.RoundResult:
         np.ones(len(run.names)),
         rng.bit_generator.state,
     )
-    result = store.RoundResult(state, svm, features, _score_pool(run, model, spec, svm, pool, 0))
+    pool_probs = svm_scores(decision_function(svm, _features(run, model, spec, pool, 0)))
+    result = store.RoundResult(state, svm, features, pool_probs)
     _finish_round(run, folder, result, features, pace=None, selected=easy)
     return result
 
@@ -162,7 +156,8 @@ def _pace_round(run: _Run, k: int, ratio: float, last: store.RoundResult) -> sto
     folder = _train_cnn(run, k, train_idx)
     model, spec = load_model(folder)
     new_idx = sel.apply_rebalance(state.pool_idx[selected], labels, delta, rng)
-    added = _features(run, model, spec, new_idx, k)
+    pool_features = _features(run, model, spec, state.pool_idx, k)
+    added = pool_features[np.searchsorted(state.pool_idx, new_idx)]  # the re-balanced selection is from the pool
     new_weights = weights[labels[new_idx]]
     svm = heads.fit_round_svm(
         np.concatenate([last.paced_features, added]),
@@ -182,12 +177,8 @@ def _pace_round(run: _Run, k: int, ratio: float, last: store.RoundResult) -> sto
         weights,
         rng.bit_generator.state,
     )
-    result = store.RoundResult(
-        new_state,
-        svm,
-        np.concatenate([last.paced_features, added]),
-        _score_pool(run, model, spec, svm, state.pool_idx, k),
-    )
+    pool_probs = svm_scores(decision_function(svm, pool_features))
+    result = store.RoundResult(new_state, svm, np.concatenate([last.paced_features, added]), pool_probs)
     _finish_round(run, folder, result, added, pace=ratio, selected=train_idx)
     return result
 
