@@ -54,7 +54,8 @@ def train(
     checkpoints = [str(path) for path in found if path.exists()]
     if checkpoints:  # SPBL keeps its rounds' weights in round_<k>/, not as checkpoints
         console.print(f"checkpoints: {', '.join(checkpoints)}")
-    console.print(f"logs:        {out_dir / 'logs'} (metrics.csv, TensorBoard)")
+    logs = out_dir / "logs" if (out_dir / "logs").is_dir() else out_dir / "round_*" / "logs"  # SPBL: one per round
+    console.print(f"logs:        {logs} (metrics.csv, TensorBoard)")
     console.print(f"next:        dermkit evaluate {out_dir} DATA --out {out_dir / 'eval'}")
 
 
