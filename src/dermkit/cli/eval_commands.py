@@ -11,6 +11,10 @@ from dermkit.config import reader_options, split_reader_overrides
 from dermkit.data.inputs import collect_images
 from dermkit.errors import ConfigError, DataError, NothingReadableError
 from dermkit.progress import track
+from dermkit.tasks.spbl import choose_head
+
+HEAD_HELP = "SPBL models: predict with the svm, the cnn or both (mean); default: the head that won on validation."
+HEAD_SHOWN = ("accuracy", "balanced_accuracy", "macro_f1", "g_mean", "mauc")
 
 
 def _ci_lines(metrics: dict) -> list[str]:
@@ -40,6 +44,15 @@ def _operating_point_lines(metrics: dict) -> list[str]:
     if youden:
         lines.append(f"  Youden J {youden['j']:.4f} at threshold {youden['threshold']:.4g}")
     return lines
+
+
+def _head_lines(metrics: dict) -> list[str]:
+    """SPBL with ``--head both``: each head's headline metrics."""
+    lines = []
+    for head, values in (metrics.get("heads") or {}).items():
+        shown = [f"{key} {values[key]:.4f}" for key in HEAD_SHOWN if values.get(key) is not None]
+        lines.append(f"  {head}: " + ", ".join(shown))
+    return ["heads (both = mean of the SVM's and the CNN's probabilities)", *lines] if lines else []
 
 
 def _subgroup_lines(metrics: dict) -> list[str]:
@@ -82,6 +95,7 @@ def evaluate(
     batch_size: int = typer.Option(32, min=1, help="Images per forward pass."),
     num_workers: int = typer.Option(2, min=0, help="Decoding processes."),
     seed: int = typer.Option(0, min=0, help="Bootstrap seed."),
+    head: str | None = typer.Option(None, help=HEAD_HELP),
 ) -> None:
     """Evaluate a model on labelled data: metrics.json, predictions.csv and a readable summary."""
     from dermkit.evaluation.pipeline import evaluate_to_folder
@@ -89,12 +103,12 @@ def evaluate(
     run = evaluate_to_folder(model, data, out, split=split, batch_size=batch_size, num_workers=num_workers, tta=tta,
                              bootstrap=bootstrap, group_by=group_by, class_map=class_map,
                              choose_threshold=choose_threshold, save=save, report=report, audit=audit,
-                             seed=seed, data_options=options or (), progress=track)  # fmt: skip
+                             seed=seed, data_options=options or (), progress=track, head=head)  # fmt: skip
     metrics = run.evaluation.metrics
     mode = metrics["tta"]
     console.print(f"{data}: {run.description}" + (f", test-time augmentation: {mode}" if mode != "none" else ""))
     console.print(run.task.summary(metrics))
-    for line in _ci_lines(metrics) + _operating_point_lines(metrics) + _subgroup_lines(metrics):
+    for line in _ci_lines(metrics) + _operating_point_lines(metrics) + _subgroup_lines(metrics) + _head_lines(metrics):
         console.print(line)
     decision = metrics.get("decision") or {}
     if choose_threshold:
@@ -167,6 +181,7 @@ def predict(
     tta: str | None = typer.Option(None, help="Test-time augmentation: none, flips or d4; default: the model's mode."),
     batch_size: int = typer.Option(32, min=1, help="Images per forward pass."),
     num_workers: int = typer.Option(2, min=0, help="Decoding processes."),
+    head: str | None = typer.Option(None, help=HEAD_HELP),
 ) -> None:
     """Predict images; one CSV row per input, in order, with an error column for unreadable files."""
     from dermkit.inference.outputs import predict_to_csv
@@ -177,6 +192,8 @@ def predict(
     if set(options) - {"path_column"}:
         raise ConfigError("predict takes one reader option, data.path_column=NAME (the image column of a CSV)")
     predictor = Predictor.from_checkpoint(model, tta=tta)
+    if head is not None:
+        choose_head(predictor.spec, head)
     records = collect_images(paths, options.get("path_column"))
     if not records:
         raise DataError(f"no images found in {', '.join(map(str, paths))}")

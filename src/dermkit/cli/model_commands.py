@@ -51,8 +51,12 @@ def train(
     if result.skipped:
         console.print(f"skipped {len(result.skipped)} unreadable images: {out_dir / 'skipped_images.txt'}")
     console.print(f"model:       {out_dir / 'model.json'} (+ model.safetensors)")
-    console.print(f"checkpoints: {result.best_checkpoint}, {out_dir / 'last.ckpt'}")
-    console.print(f"logs:        {out_dir / 'logs'} (metrics.csv, TensorBoard)")
+    found = (path for path in (result.best_checkpoint, out_dir / "last.ckpt") if path.suffix == ".ckpt")
+    checkpoints = [str(path) for path in found if path.exists()]
+    if checkpoints:  # SPBL keeps its rounds' weights in round_<k>/, not as checkpoints
+        console.print(f"checkpoints: {', '.join(checkpoints)}")
+    logs = out_dir / "logs" if (out_dir / "logs").is_dir() else out_dir / "round_*" / "logs"  # SPBL: one per round
+    console.print(f"logs:        {logs} (metrics.csv, TensorBoard)")
     console.print(f"next:        dermkit evaluate {out_dir} DATA --out {out_dir / 'eval'}")
 
 

@@ -12,6 +12,7 @@ Presets:
     ``two_class``: the skin_disease_two_classification project's recipe: random crop, rotate 15 degrees, h-flip.
     ``acne04``: the LDL / LDS recipe (Wu et al. 2019; Prokhorov & Kalinin 2024): random crop, h-flip, rotate 20
         degrees (bilinear), after a square resize to ``data.train_resize`` (256).
+    ``crop_hflip``: random crop and horizontal flip, the SPBL code's training augmentation.
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ def _acne04(size: int) -> list[A.BasicTransform]:
         A.HorizontalFlip(),
         A.Rotate(limit=20, interpolation=cv2.INTER_LINEAR, border_mode=cv2.BORDER_CONSTANT, p=1.0),
     ]
+@PRESETS.register("crop_hflip")
+def _crop_hflip(size: int) -> list[A.BasicTransform]:
+    return [A.RandomCrop(size, size), A.HorizontalFlip()]
 
 
 class TrainTransform:

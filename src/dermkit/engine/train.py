@@ -34,6 +34,7 @@ from dermkit.evaluation import evaluate
 from dermkit.fileio import write_json, write_text
 from dermkit.inference.predictor import Predictor
 from dermkit.models.artifact import Architecture, Decision, ModelSpec, save_model, write_spec
+from dermkit.tasks import get_task
 
 log = logging.getLogger("dermkit")
 RUN_FILES = ("best.ckpt", "last.ckpt", "model.safetensors", "model.json", "val_metrics.json", "skipped_images.txt")
@@ -283,7 +284,9 @@ def train(
     data: TrainingData | None = None,
 ) -> TrainResult:
     """Train ``config`` into ``out_dir`` and export the best weights as a self-describing model: the three stages
-    :func:`build_run`, :func:`fit` and :func:`export`, which multi-stage methods call themselves.
+    :func:`build_run`, :func:`fit` and :func:`export`, which multi-stage methods call themselves. A task definition
+    with a ``run(config, out_dir, **train_kwargs) -> TrainResult`` method (SPBL) is run by it instead, with this
+    function's keyword arguments.
 
     Args:
         config: the validated run configuration.
@@ -295,6 +298,10 @@ def train(
         data: train/val records chosen by the caller (cross-validation); default: read ``config.data.root``.
     """
     out_dir = Path(out_dir)
+    definition = get_task(config.task_name)
+    if callable(getattr(definition, "run", None)):  # a multi-stage method (SPBL's rounds) drives the stages itself
+        return definition.run(config, out_dir, resume=resume, strict=strict, overwrite=overwrite,
+                              callbacks=callbacks, data=data)  # fmt: skip
     ckpt_path = _prepare_out_dir(out_dir, resume, overwrite)
     L.seed_everything(config.seed, workers=True, verbose=False)
     run = build_run(config, out_dir, data=data, strict=strict)

@@ -48,6 +48,13 @@ def _set_threshold(predictor: Any, rule: ThresholdRule, y: np.ndarray, proba: np
     return chosen
 
 
+def training_counts(spec: Any) -> list[int] | None:
+    """The model's training images per class (``model.json``'s training block), for the shot groups; None when
+    unknown or not one count per class."""
+    counts = (spec.training.get("data") or {}).get("train")
+    return list(counts) if isinstance(counts, list) and len(counts) == len(spec.class_names) else None
+
+
 def evaluate_classifier(
     predictor: Any,
     table: ImageTable,
@@ -97,7 +104,8 @@ def evaluate_classifier(
         warnings.simplefilter("always")
         if choose_threshold is not None:
             predictor = _set_threshold(predictor, choose_threshold, y, proba, table)
-        metrics = classification_metrics(y, proba, names, threshold=predictor.threshold)
+        metrics = classification_metrics(y, proba, names, threshold=predictor.threshold,
+                                         train_counts=training_counts(predictor.spec))  # fmt: skip
         if len(names) == 2:
             metrics["operating_points"] = operating_points(y, proba[:, 1])
     metrics["decision"] = predictor.spec.decision.model_dump(mode="json")

@@ -21,6 +21,7 @@ from dermkit.fileio import write_json
 from dermkit.inference.predictor import Predictor
 from dermkit.models.artifact import ModelSpec, resolve_model_dir, write_spec
 from dermkit.progress import Reporter, silent
+from dermkit.tasks.spbl import choose_head
 
 
 @dataclass
@@ -74,6 +75,7 @@ def evaluate_to_folder(
     seed: int = 0,
     data_options: Sequence[str] = (),
     progress: Reporter = silent,
+    head: str | None = None,
 ) -> EvaluationRun:
     """Evaluate ``model`` on ``data`` and write ``metrics.json``, ``predictions.csv`` (and ``report.html`` plus the
     model's ``MODEL_CARD.md`` with ``report``); ``save`` stores a chosen threshold in the model's ``model.json``.
@@ -81,7 +83,7 @@ def evaluate_to_folder(
     Arguments mirror ``dermkit evaluate``'s options (see :func:`dermkit.evaluation.evaluate.evaluate`); ``audit``
     audits the whole dataset (every split: leakage is across splits) into ``audit.json`` and the report;
     ``data_options`` are ``data.KEY=VALUE`` reader options (see :func:`read_model_data`); ``progress`` shows the
-    long steps (:mod:`dermkit.progress`).
+    long steps (:mod:`dermkit.progress`); ``head`` picks an SPBL model's head (``svm``, ``cnn`` or ``both``).
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -90,6 +92,8 @@ def evaluate_to_folder(
         raise ConfigError("--save stores the threshold chosen by --choose-threshold (e.g. recall=0.999); none given")
     rule = parse_rule(choose_threshold) if choose_threshold else None
     predictor = Predictor.from_checkpoint(model, tta=tta)
+    if head is not None:
+        choose_head(predictor.spec, head)
     dataset = read_model_data(predictor.spec, data, data_options)
     table, description = select_split(dataset, split)
     evaluation = evaluate(predictor, table, batch_size=batch_size, num_workers=num_workers,

@@ -17,14 +17,20 @@ import numpy as np
 from . import functional as F
 from ._validation import MetricInputError, UndefinedMetricWarning, check_proba
 from .calibration import expected_calibration_error
+from .longtail import SHOT_FEW, SHOT_MANY, g_mean_spbl, shot_accuracy, shot_groups, weighted_pr_harmonic
 
-__all__ = ["classification_metrics"]
+__all__ = ["classification_metrics", "longtail_metrics"]
 
 _PER_CLASS = ("precision", "recall", "f1", "specificity")
 
 
 def classification_metrics(
-    y_true: np.ndarray, proba: np.ndarray, class_names: Sequence[str], *, threshold: float | None = None
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    threshold: float | None = None,
+    train_counts: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Compute every evaluation metric of a classifier in one JSON-ready dict.
 
@@ -36,6 +42,8 @@ def classification_metrics(
         proba: (N, C) class probabilities.
         class_names: C names, in class-index order.
         threshold: Optional decision threshold in [0, 1]; binary only.
+        train_counts: Optional (C,) training images per class: with C > 2 adds the many / medium / few-shot
+            accuracies (:func:`~dermkit.metrics.longtail.shot_groups`' default thresholds).
 
     Returns:
         Dict with keys ``n``, ``accuracy``, ``balanced_accuracy``, ``macro`` and ``weighted`` (each with
@@ -45,7 +53,10 @@ def classification_metrics(
         ``g_mean``, ``log_loss``, ``brier`` (multi-class form, sum over classes; see
         :func:`~dermkit.metrics.functional.brier_score`), ``ece`` (15 bins), ``cohen_kappa``; when C > 2
         ``top2_accuracy`` and ``quadratic_kappa`` (quadratic weights: meaningful when the class order is the
-        grade order, as for ordinal acne or severity grades); ``threshold`` and ``undefined`` (list of
+        grade order, as for ordinal acne or severity grades), and the long-tail metrics ``g_mean_spbl`` and
+        ``weighted_pr_harmonic`` (SPBL's corrected G-mean and its "MAUC", :mod:`dermkit.metrics.longtail`), plus with
+        ``train_counts`` ``many_shot_accuracy``, ``medium_shot_accuracy``, ``few_shot_accuracy`` (None for a group
+        without test images) and ``shots`` (classes per group, thresholds); ``threshold`` and ``undefined`` (list of
         ``"metric/class"`` or ``"metric"`` entries that are NaN; ``roc_auc/<class>``, ``mauc/<class>`` and
         ``average_precision/<class>`` name classes left out of the multi-class macro AUC, MAUC and AP). Values are
         Python ints / floats / lists; undefined values are ``float("nan")``. A single
@@ -101,6 +112,7 @@ def classification_metrics(
             out["quadratic_kappa"] = F.cohen_kappa(y, y_pred, c, weights="quadratic")
             # one-vs-rest AUC / AP are undefined for absent classes; the macro values skip them
             ovr_auc, ovr_ap = F.roc_auc(y, p, average=None), F.average_precision(y, p, average=None)
+            out.update(longtail_metrics(y, y_pred, c, train_counts))
     out["threshold"] = threshold
 
     undefined = [
@@ -116,4 +128,27 @@ def classification_metrics(
     out["undefined"] = undefined
     if undefined:
         warnings.warn(f"undefined metrics set to nan: {', '.join(undefined)}", UndefinedMetricWarning, stacklevel=2)
+    return out
+
+
+def longtail_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, train_counts: Sequence[int] | None = None
+) -> dict[str, Any]:
+    """The long-tail metrics of a multi-class prediction (see :func:`classification_metrics`).
+
+    Raises:
+        MetricInputError: ``train_counts`` of another length than ``num_classes``.
+    """
+    out: dict[str, Any] = {
+        "g_mean_spbl": g_mean_spbl(y_true, y_pred, num_classes),
+        "weighted_pr_harmonic": weighted_pr_harmonic(y_true, y_pred, num_classes),
+    }
+    if train_counts is None:
+        return out
+    if len(train_counts) != num_classes:
+        raise MetricInputError(f"train_counts has {len(train_counts)} values for {num_classes} classes")
+    groups = shot_groups(np.asarray(train_counts))
+    out.update({f"{name}_shot_accuracy": value for name, value in shot_accuracy(y_true, y_pred, groups).items()})
+    out["shots"] = {"classes": {name: len(members) for name, members in groups.items()}, "many_above": SHOT_MANY,
+                    "few_below": SHOT_FEW}  # fmt: skip
     return out

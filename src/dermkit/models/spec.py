@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from dermkit import __version__
 from dermkit.errors import ModelFileError
@@ -81,6 +81,19 @@ class ModelSpec(BaseModel):
     decision: Decision = Field(default_factory=Decision)
     metrics: dict[str, Any] = Field(default_factory=dict)
     training: dict[str, Any] = Field(default_factory=dict)
+    _directory: Path | None = PrivateAttr(default=None)
+
+    @property
+    def directory(self) -> Path | None:
+        """The model folder this spec was read from (:func:`read_spec`), where a task finds files named in its
+        ``task_options`` (SPBL's SVM arrays); None for a spec built in memory. Not written to ``model.json``."""
+        return self._directory
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when the contents are (where a spec was read from does not count)."""
+        if not isinstance(other, ModelSpec):
+            return NotImplemented
+        return self.__dict__ == other.__dict__ and self.__pydantic_extra__ == other.__pydantic_extra__
 
 
 def resolve_model_dir(path: str | Path) -> Path:
@@ -117,11 +130,13 @@ def read_spec(path: str | Path) -> ModelSpec:
     if version > FORMAT_VERSION:
         raise ModelFileError(f"{spec_path}: written by a newer dermkit (format {data['format_version']}); upgrade")
     try:
-        return ModelSpec.model_validate(data)
+        spec = ModelSpec.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise ModelFileError(f"{spec_path}: invalid '{where}': {first['msg']}") from None
+    spec._directory = spec_path.parent
+    return spec
 
 
 def write_spec(directory: str | Path, spec: ModelSpec) -> Path:

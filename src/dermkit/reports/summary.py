@@ -29,6 +29,12 @@ def format_summary(metrics: dict[str, Any]) -> str:
     ]
     if metrics.get("mauc") is not None:
         head.append(("MAUC (Hand & Till)", _fmt(metrics["mauc"])))
+    if "g_mean_spbl" in metrics:
+        head.append(("G-mean (SPBL: zero recall 0.001)", _fmt(metrics["g_mean_spbl"])))
+        head.append(("weighted P/R harmonic (SPBL's MAUC)", _fmt(metrics.get("weighted_pr_harmonic"))))
+    if "many_shot_accuracy" in metrics:
+        shots = " / ".join(_fmt(metrics.get(f"{name}_shot_accuracy")) for name in ("many", "medium", "few"))
+        head.append(("many / medium / few-shot accuracy", shots))
     head.append(("log loss", _fmt(metrics.get("log_loss"))))
     if metrics.get("threshold") is not None:
         head.append(("threshold", _fmt(metrics["threshold"])))

@@ -54,7 +54,12 @@ class Built:
 
 
 class Task:
-    """Base class of a task definition; one instance per task lives in :data:`TASKS`."""
+    """Base class of a task definition; one instance per task lives in :data:`TASKS`.
+
+    A multi-stage method may also define ``run(config, out_dir, **train_kwargs) -> TrainResult``:
+    :func:`dermkit.engine.train.train` then defers to it (with ``resume``, ``strict``, ``overwrite``, ``callbacks``
+    and ``data``), and it calls the engine's ``build_run`` / ``fit`` / ``export`` stages itself (SPBL's rounds).
+    """
 
     name: ClassVar[str] = ""
     options: ClassVar[type[TaskOptions]] = TaskOptions
