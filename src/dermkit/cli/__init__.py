@@ -15,6 +15,7 @@ import typer
 
 # Importing the command modules registers their commands on ``app``.
 from dermkit.cli import data_commands as _data_commands  # noqa: F401
+from dermkit.cli import deploy_commands as _deploy_commands  # noqa: F401
 from dermkit.cli import eval_commands as _eval_commands  # noqa: F401
 from dermkit.cli import info_commands as _info_commands  # noqa: F401
 from dermkit.cli import model_commands as _model_commands  # noqa: F401
