@@ -92,6 +92,7 @@ def bench_model(
     batch: int = 32,
     int8: str = "static",
     calibration: str | Path | None = None,
+    threads: int | None = None,
 ) -> list[BenchRow]:
     """Benchmark one model: a model folder runs in eager PyTorch and, exported on the fly, in ONNX Runtime fp32 and
     int8; an ``.onnx`` file runs as it is (and its int8 copy, unless it is int8 already).
@@ -103,6 +104,9 @@ def bench_model(
         int8: ``static`` (QDQ; calibrated on ``calibration`` images, else on random inputs, which leaves the speed
             representative but not the accuracy) or ``dynamic`` quantisation.
         calibration: images for static quantisation.
+        threads: intra-op threads of every runtime (None: each runtime's default, one per core). On a machine busy
+            with other work, 1 gives steadier numbers: PyTorch's OpenMP threads slow down badly when cores are
+            oversubscribed.
     """
     from dermkit.inference.onnx_export import export_onnx
     from dermkit.inference.quantize import quantize_onnx
@@ -118,10 +122,10 @@ def bench_model(
             fp32, parameters = Path(path), onnx_parameters(path)
             quantized = (json.loads(open_session(fp32)[2].get(EXPORT_KEY, "{}")) or {}).get("quantization")
         else:
-            parameters, fp32, quantized = _eager(path, runners, sizes), Path(tmp) / "model.onnx", None
+            parameters, fp32, quantized = _eager(path, runners, sizes, threads), Path(tmp) / "model.onnx", None
             export_onnx(path, fp32)
         label = f"onnxruntime int8 ({quantized['mode']})" if quantized else "onnxruntime fp32"
-        predictor = OnnxPredictor.from_file(fp32, tta="none")
+        predictor = OnnxPredictor.from_file(fp32, tta="none", threads=threads)
         runners[label], sizes[label] = predictor.run, fp32.stat().st_size
         if not quantized:
             report = quantize_onnx(
@@ -130,7 +134,9 @@ def bench_model(
                 calibration=calibration,
                 random_calibration=16 if int8 == "static" and calibration is None else 0,
             )
-            runners[f"onnxruntime int8 ({report.mode})"] = OnnxPredictor.from_file(report.path, tta="none").run
+            runners[f"onnxruntime int8 ({report.mode})"] = OnnxPredictor.from_file(
+                report.path, tta="none", threads=threads
+            ).run
             sizes[f"onnxruntime int8 ({report.mode})"] = report.size
         times = time_runners(runners, predictor.preprocess.image_size, iterations=iterations, batch=batch)
     return [
@@ -138,8 +144,9 @@ def bench_model(
     ]
 
 
-def _eager(path: str | Path, runners: dict[str, Runner], sizes: dict[str, int]) -> int:
-    """Add the eager PyTorch runner of a model folder; return its parameter count."""
+def _eager(path: str | Path, runners: dict[str, Runner], sizes: dict[str, int], threads: int | None) -> int:
+    """Add the eager PyTorch runner of a model folder (on ``threads`` intra-op threads); return its parameter
+    count."""
     import torch
 
     from dermkit.models.artifact import load_model
@@ -148,8 +155,13 @@ def _eager(path: str | Path, runners: dict[str, Runner], sizes: dict[str, int]) 
     model, _ = load_model(path)
 
     def run(batch: np.ndarray) -> Any:
-        with torch.inference_mode():
-            return model(torch.from_numpy(batch))
+        default = torch.get_num_threads()
+        torch.set_num_threads(threads or default)
+        try:
+            with torch.inference_mode():
+                return model(torch.from_numpy(batch))
+        finally:
+            torch.set_num_threads(default)
 
     runners["pytorch eager"] = run
     sizes["pytorch eager"] = (resolve_model_dir(path) / WEIGHTS_FILE).stat().st_size
