@@ -32,9 +32,9 @@ def acne_model_dir(out: Path, size: int = 32) -> Path:
     defaults), built through the task's own ``build`` and ``spec_block`` as training would."""
     run_config = config.load(None, ["task=acne_ldl", "model.name=test_resnet", "model.pretrained=false"])
     definition, names = get_task("acne_ldl"), list(GRADE_NAMES)
+    torch.manual_seed(0)
     built = definition.build(run_config, names, [10] * len(names))
     model = built.module.model
-    torch.manual_seed(0)
     with torch.no_grad():
         model.train()(torch.rand(8, 3, size, size))
     spec = ModelSpec(
@@ -59,9 +59,9 @@ def classify_model_dir(out: Path, size: int = 48, temperature: float = 1.5) -> P
     a stored temperature and threshold), built through the classify task as training would."""
     run_config = config.load(None, ["model.name=test_resnet", "model.pretrained=false"])
     definition, names = get_task("classify"), ["benign", "malignant"]
+    torch.manual_seed(1)
     built = definition.build(run_config, names, [50, 50])
     model = built.module.model
-    torch.manual_seed(1)
     with torch.no_grad():
         model.train()(torch.rand(8, 3, size, size))
     decision = Decision(**definition.decision(names), temperature=temperature)

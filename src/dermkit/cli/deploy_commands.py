@@ -52,7 +52,8 @@ def export(
         f"{', '.join(report.outputs)})"
     )
     console.print(
-        f"verified: max |p_onnx - p_torch| = {report.max_abs_diff:.3g} on {report.verified_on} (batches "
+        f"verified: max |p_onnx - p_torch| = {report.max_abs_diff:.3g} (raw outputs: {report.raw_diff:.3g} relative) "
+        f"on {report.verified_on} (batches "
         f"{', '.join(map(str, report.batches))}); ONNX Runtime agrees with PyTorch"
     )
     reference, candidate, names = model, report.path, ("pytorch", "onnx")

@@ -108,13 +108,16 @@ def bench_model(
             with other work, 1 gives steadier numbers: PyTorch's OpenMP threads slow down badly when cores are
             oversubscribed.
     """
+    from dermkit.errors import ConfigError, ExportError
     from dermkit.inference.onnx_export import export_onnx
     from dermkit.inference.quantize import quantize_onnx
 
     if int8 not in ("static", "dynamic"):
-        from dermkit.errors import ConfigError
-
         raise ConfigError(f"unknown int8 mode '{int8}'; choose one of: static, dynamic")
+    try:  # the runtime-only install (no torch, no onnx) predicts but neither exports nor quantises
+        import onnx  # noqa: F401
+    except ImportError as exc:
+        raise ExportError(f"bench needs the full dermkit install (it exports and quantises): {exc}") from None
     runners: dict[str, Runner] = {}
     sizes: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="dermkit-bench-") as tmp:
