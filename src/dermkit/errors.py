@@ -39,3 +39,7 @@ class ModelFileError(DermkitError, OSError):
 
 class OutputPathError(DermkitError, OSError):
     """An output path that cannot be written (a folder where a file is expected, no permission)."""
+
+
+class ExportError(DermkitError):
+    """A model that cannot be exported (an operator ONNX lacks) or whose export does not reproduce it."""

@@ -17,6 +17,7 @@ import typer
 from dermkit.cli import data_commands as _data_commands  # noqa: F401
 from dermkit.cli import deploy_commands as _deploy_commands  # noqa: F401
 from dermkit.cli import eval_commands as _eval_commands  # noqa: F401
+from dermkit.cli import export_commands as _export_commands  # noqa: F401
 from dermkit.cli import info_commands as _info_commands  # noqa: F401
 from dermkit.cli import model_commands as _model_commands  # noqa: F401
 from dermkit.cli import options as _options  # noqa: F401

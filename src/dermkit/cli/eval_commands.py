@@ -71,7 +71,7 @@ def _subgroup_lines(metrics: dict) -> list[str]:
 
 @app.command()
 def evaluate(
-    model: Path = typer.Argument(..., help="Run folder or model.json."),
+    model: Path = typer.Argument(..., help="Run folder, model.json or an exported .onnx file."),
     data: Path = typer.Argument(..., help="Labelled dataset (any supported layout)."),
     options: list[str] | None = typer.Argument(
         None,
@@ -175,7 +175,7 @@ def compare(
 
 @app.command()
 def predict(
-    model: Path = typer.Argument(..., help="Run folder or model.json."),
+    model: Path = typer.Argument(..., help="Run folder, model.json or an exported .onnx file."),
     inputs: list[Path] = typer.Argument(..., help="Image files, folders or CSV manifests."),
     out: Path = typer.Option(Path("predictions.csv"), "--out", "-o", help="CSV to write."),
     tta: str | None = typer.Option(None, help="Test-time augmentation: none, flips or d4; default: the model's mode."),
@@ -185,13 +185,13 @@ def predict(
 ) -> None:
     """Predict images; one CSV row per input, in order, with an error column for unreadable files."""
     from dermkit.inference.outputs import predict_to_csv
-    from dermkit.inference.predictor import Predictor
+    from dermkit.inference.runtime import load_predictor  # an .onnx model loads without torch
 
     paths, overrides = split_reader_overrides(str(item) for item in inputs)
     options = reader_options(None, overrides)
     if set(options) - {"path_column"}:
         raise ConfigError("predict takes one reader option, data.path_column=NAME (the image column of a CSV)")
-    predictor = Predictor.from_checkpoint(model, tta=tta)
+    predictor = load_predictor(model, tta=tta)
     if head is not None:
         choose_head(predictor.spec, head)
     records = collect_images(paths, options.get("path_column"))

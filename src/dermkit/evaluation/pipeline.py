@@ -18,10 +18,13 @@ from dermkit.evaluation.evaluate import Evaluation, evaluate, select_split
 from dermkit.evaluation.labels import parse_class_map
 from dermkit.evaluation.thresholds import parse_rule
 from dermkit.fileio import write_json
-from dermkit.inference.predictor import Predictor
-from dermkit.models.artifact import ModelSpec, resolve_model_dir, write_spec
+from dermkit.inference.runtime import is_onnx, load_predictor
+from dermkit.models.spec import ModelSpec, resolve_model_dir, write_spec
 from dermkit.progress import Reporter, silent
 from dermkit.tasks.spbl import choose_head
+
+_READ_ONLY = ("{what}: {model} is an exported ONNX file, whose model description is read-only; use the model "
+              "folder, then export it again")  # fmt: skip
 
 
 @dataclass
@@ -91,7 +94,9 @@ def evaluate_to_folder(
     if save and not choose_threshold:
         raise ConfigError("--save stores the threshold chosen by --choose-threshold (e.g. recall=0.999); none given")
     rule = parse_rule(choose_threshold) if choose_threshold else None
-    predictor = Predictor.from_checkpoint(model, tta=tta)
+    if save and is_onnx(model):
+        raise ConfigError(_READ_ONLY.format(model=model, what="--save"))
+    predictor = load_predictor(model, tta=tta)
     if head is not None:
         choose_head(predictor.spec, head)
     dataset = read_model_data(predictor.spec, data, data_options)
@@ -105,8 +110,8 @@ def evaluate_to_folder(
             "optimistic; evaluate held-out images (--split test)"
         )
     run = EvaluationRun(evaluation, description, task=predictor.task)
-    model_dir = resolve_model_dir(model)
-    if rule is not None and save:
+    model_dir = None if is_onnx(model) else resolve_model_dir(model)
+    if rule is not None and save and model_dir is not None:
         write_spec(model_dir, evaluation.spec)
         run.threshold_saved = True
     if not report:  # a report left by an earlier evaluation into this folder would describe other numbers
@@ -124,7 +129,9 @@ def evaluate_to_folder(
         from dermkit.reports.html_report import write_report
         from dermkit.reports.model_card import write_model_card
 
-        model_info = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
+        # an exported .onnx file has no folder: its description comes from its metadata, its card goes into --out
+        model_info = (predictor.spec.model_dump(mode="json") if model_dir is None
+                      else json.loads((model_dir / "model.json").read_text(encoding="utf-8")))  # fmt: skip
         model_info["decision"] = evaluation.spec.decision.model_dump(mode="json")
         split_name = "/".join(table.splits) or "all"
         data_info = {"source": table.source, "split": split_name, "n": len(table),
@@ -133,10 +140,11 @@ def evaluate_to_folder(
             out / "report.html", title=f"{model_info['architecture']['name']} on {Path(data).name}",
             metrics=evaluation.metrics, y_true=evaluation.labels, proba=evaluation.proba,
             class_names=predictor.class_names, paths=evaluation.paths,
-            training_log=model_dir / "logs" / "metrics.csv", model_info=model_info, data_info=data_info,
+            training_log=None if model_dir is None else model_dir / "logs" / "metrics.csv", model_info=model_info,
+            data_info=data_info,
             audit=audit_dict, figures=predictor.task.report_figures(predictor.spec, evaluation),
         )  # fmt: skip
-        run.files["model card"] = write_model_card(model_dir / "MODEL_CARD.md", model_info=model_info,
+        run.files["model card"] = write_model_card((model_dir or out) / "MODEL_CARD.md", model_info=model_info,
                                                    metrics=evaluation.metrics, data_info=data_info)  # fmt: skip
     return run
 
@@ -185,7 +193,9 @@ def calibrate_model(
     train/test: calibrating on training images would fit nothing, and on test images would leak. A stored binary
     threshold is carried over (:func:`carry_threshold`) so the model's decisions do not change.
     """
-    predictor = Predictor.from_checkpoint(model, tta="none")  # temperature scaling is fitted on plain logits
+    if save and is_onnx(model):
+        raise ConfigError(_READ_ONLY.format(model=model, what="calibrate (without --dry-run)"))
+    predictor = load_predictor(model, tta="none")  # temperature scaling is fitted on plain logits
     if not predictor.task.calibratable:
         raise ConfigError(f"calibrate fits a temperature to one softmax/sigmoid head; a {predictor.spec.task} model "
                           "has none")  # fmt: skip

@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dermkit.data.records import Record
 from dermkit.fileio import write_csv
-from dermkit.inference.predictor import Predictor
+
+if TYPE_CHECKING:  # pragma: no cover  (either predictor: the ONNX one runs without torch)
+    from dermkit.inference.predictor import Predictor
 
 
 def prediction_rows(

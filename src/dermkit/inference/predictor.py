@@ -10,25 +10,22 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from dermkit.data.dataset import ImageDataset, make_loader
 from dermkit.data.decode import load_image
 from dermkit.data.preprocess import Preprocess
 from dermkit.data.records import Record
-from dermkit.errors import ConfigError
+from dermkit.inference.runtime import TTA_MODES, BatchResult, ImageInput, check_tta, fill_unread, is_onnx, store_rows
 from dermkit.models.artifact import ModelSpec, load_model
 from dermkit.tasks import Prediction, get_task
 from dermkit.tasks.classify import decide, stored_threshold
 
-ImageInput = str | Path | bytes | Image.Image | np.ndarray
-TTA_MODES = ("none", "flips", "d4")
+__all__ = ["TTA_MODES", "BatchResult", "ImageInput", "Prediction", "Predictor", "tta_views"]
 
 
 def tta_views(batch: torch.Tensor, mode: str | None) -> list[torch.Tensor]:
@@ -38,44 +35,13 @@ def tta_views(batch: torch.Tensor, mode: str | None) -> list[torch.Tensor]:
     (4 rotations, each also mirrored). Lesion images have no canonical orientation, so every view is as valid as
     the original.
     """
-    if mode in (None, "none"):
+    mode = check_tta(mode)
+    if mode is None:
         return [batch]
     if mode == "flips":
         return [batch, batch.flip(-1), batch.flip(-2), batch.flip(-1, -2)]
-    if mode == "d4":
-        rotations = [torch.rot90(batch, k, dims=(-2, -1)) for k in range(4)]
-        return rotations + [view.flip(-1) for view in rotations]
-    raise ConfigError(f"unknown test-time augmentation '{mode}'; choose one of: {', '.join(TTA_MODES)}")
-
-
-@dataclass
-class BatchResult:
-    """Outputs for many images, in input order; rows of unreadable images are NaN.
-
-    Attributes:
-        outputs: the task's post-processed outputs (:meth:`dermkit.tasks.Task.postprocess`), N rows each; a
-            classifying task has ``proba`` (N, C): its per-class probabilities (temperature and test-time
-            augmentation applied).
-        errors: per image, the one-line error or None.
-    """
-
-    outputs: dict[str, np.ndarray]
-    errors: list[str | None]
-
-    @property
-    def proba(self) -> np.ndarray:
-        """(N, C) class probabilities."""
-        return self.outputs["proba"]
-
-    @property
-    def logits(self) -> np.ndarray:
-        """(N, K) raw logits of the plain view (K = 1 for a sigmoid model), for calibration (classify)."""
-        return self.outputs["logits"]
-
-    @property
-    def readable(self) -> np.ndarray:
-        """Boolean mask of the images that were predicted."""
-        return np.array([error is None for error in self.errors], dtype=bool)
+    rotations = [torch.rot90(batch, k, dims=(-2, -1)) for k in range(4)]
+    return rotations + [view.flip(-1) for view in rotations]
 
 
 class Predictor:
@@ -109,8 +75,13 @@ class Predictor:
         return type(self)(self.model, spec, self.device, self.tta or "none")
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu", tta: str | None = None) -> Predictor:
-        """Load from a run folder, or the ``model.json`` in it."""
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu", tta: str | None = None) -> Any:
+        """Load from a run folder, or the ``model.json`` in it; an exported ``.onnx`` file gives an
+        :class:`~dermkit.inference.onnx_predictor.OnnxPredictor` (same interface, runs on onnxruntime)."""
+        if is_onnx(path):
+            from dermkit.inference.onnx_predictor import OnnxPredictor
+
+            return OnnxPredictor.from_file(path, tta=tta)
         model, spec = load_model(path)
         return cls(model, spec, device, tta)
 
@@ -195,14 +166,8 @@ class Predictor:
             for index, message in zip(batch["skipped_index"], batch["skipped"], strict=True):
                 errors[index] = message
             if "image" in batch:
-                rows = batch["index"].numpy()
-                for key, value in self._forward(batch["image"]).items():
-                    if key not in outputs:
-                        outputs[key] = np.full((n, *value.shape[1:]), np.nan)
-                    outputs[key][rows] = value
+                store_rows(outputs, batch["index"].numpy(), self._forward(batch["image"]), n)
             if progress is not None:
                 done += len(batch["skipped_index"]) + (len(batch["index"]) if "image" in batch else 0)
                 progress(done, n)
-        if not outputs:  # nothing was readable: the class probabilities every task has, all NaN
-            outputs["proba"] = np.full((n, len(self.class_names)), np.nan)
-        return BatchResult(outputs, errors)
+        return BatchResult(fill_unread(outputs, n, len(self.class_names)), errors)

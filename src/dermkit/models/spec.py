@@ -122,20 +122,26 @@ def read_spec(path: str | Path) -> ModelSpec:
         raise ModelFileError(f"{spec_path}: not valid JSON ({exc})") from None
     except OSError as exc:
         raise ModelFileError(f"{spec_path}: cannot read ({exc.strerror or exc})") from None
+    spec = parse_spec(data, spec_path)
+    spec._directory = spec_path.parent
+    return spec
+
+
+def parse_spec(data: object, where: str | Path) -> ModelSpec:
+    """Validate ``model.json``'s content (from a file, or an ONNX model's metadata); errors name ``where``."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ModelFileError(f'{spec_path}: not a dermkit model description (missing "format": "{FORMAT}")')
+        raise ModelFileError(f'{where}: not a dermkit model description (missing "format": "{FORMAT}")')
     version = data.get("format_version", 0)
     if not isinstance(version, int) or isinstance(version, bool):
-        raise ModelFileError(f"{spec_path}: invalid 'format_version': expected an integer (got {version!r})")
+        raise ModelFileError(f"{where}: invalid 'format_version': expected an integer (got {version!r})")
     if version > FORMAT_VERSION:
-        raise ModelFileError(f"{spec_path}: written by a newer dermkit (format {data['format_version']}); upgrade")
+        raise ModelFileError(f"{where}: written by a newer dermkit (format {data['format_version']}); upgrade")
     try:
         spec = ModelSpec.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ModelFileError(f"{spec_path}: invalid '{where}': {first['msg']}") from None
-    spec._directory = spec_path.parent
+        loc = ".".join(str(part) for part in first["loc"])
+        raise ModelFileError(f"{where}: invalid '{loc}': {first['msg']}") from None
     return spec
 
 
