@@ -108,6 +108,11 @@ class OnnxPredictor:
         self.input_name = session.get_inputs()[0].name
         self.tta = check_tta(spec.decision.tta if tta is None else tta)
 
+    def with_decision(self, **changes: Any) -> OnnxPredictor:
+        """A new predictor over the same session whose decision rule has ``changes``; this one is left as it was."""
+        spec = self.spec.model_copy(update={"decision": self.spec.decision.model_copy(update=changes)})
+        return type(self)(self.session, spec, self.tta or "none", self.path)
+
     @classmethod
     def from_file(cls, path: str | Path, tta: str | None = None, threads: int | None = None) -> OnnxPredictor:
         """Load an exported ``.onnx`` file (see :func:`open_session`)."""
