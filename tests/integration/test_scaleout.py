@@ -19,24 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from dermkit.data.synthetic import make_synthetic_dataset
+from tests.integration._scaleout_helpers import SMALL, archive, model
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 STUB = Path(__file__).parent / "slurm_stub"
-SMALL = [
-    "model.name=test_resnet",
-    "data.image_size=48",
-    "data.resize=48",
-    "data.batch_size=4",
-    "data.num_workers=0",
-    "trainer.max_epochs=1",
-    "trainer.accelerator=cpu",
-    "trainer.progress_bar=false",
-    "trainer.log_every_n_steps=1",
-    "trainer.monitor=val/loss",
-]
+__all__ = ["archive", "model"]  # fixtures
 LAUNCH_TIMEOUT = 420
 
 
@@ -56,29 +45,6 @@ def clean_env(**extra: str) -> dict[str, str]:
     }
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     return {**env, **extra}
-
-
-@pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """2 classes x 12 synthetic 48-px images, plus 3 unreadable files per class."""
-    root = tmp_path_factory.mktemp("archive")
-    make_synthetic_dataset(root, ("benign", "malignant"), per_class=12, size=48, seed=3)
-    for name in ("benign", "malignant"):
-        for i in range(3):
-            (root / name / f"broken_{i}.jpg").write_bytes(b"not a jpeg")
-    return root
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory, archive: Path) -> Path:
-    """A test_resnet trained for one epoch on ``archive`` (one process)."""
-    from dermkit import config
-    from dermkit.engine.train import train
-    from dermkit.recipes import resolve_recipe
-
-    out = tmp_path_factory.mktemp("model") / "run"
-    train(config.load(resolve_recipe("demo"), [f"data.root={archive}", *SMALL]), out)
-    return out
 
 
 def single_process(args: list[str], cwd: Path) -> None:
