@@ -6,9 +6,10 @@ shard into a part file, rank 0 merges). The timed span starts once every process
 training, the first epoch): for training the last epoch's training batches (no validation), for prediction from a
 barrier to rank 0's merged CSV. It prints images/s of each and the scaling ratio (2 processes / 1).
 
-On a machine with C cores, one process uses C torch threads and each of P processes 1 (torchrun's default), so two
-processes on two cores share the same cores: the ratio shows what data-parallel costs or gains there, not what a
-second machine would add.
+Three setups run, alternating: one process with a torch thread per core, one process with one thread, and two
+processes with one thread each (torchrun's default). Two processes on two cores share the same cores: the first ratio
+(2 processes / 1 process on all cores) is what data parallelism costs or gains on this machine, the second (per
+thread) how close to 2x the processes scale; neither is what a second machine would add.
 
     python benchmarks/scaleout.py                                 # resnet18 at 64 px, 256 images, 2 epochs
     python benchmarks/scaleout.py --model test_resnet --images 48 --image-size 48 --epochs 1 --repeats 1  # quick
@@ -96,30 +97,28 @@ def _predict_worker(args: argparse.Namespace) -> None:
         Path(args.result).write_text(json.dumps(report))
 
 
-def _launch(procs: int, worker: str, args: argparse.Namespace, out: Path, result: Path, model: Path | None) -> dict:
-    command = [
-        str(BIN / "torchrun"),
-        "--standalone",
-        f"--nproc-per-node={procs}",
-        __file__,
-        "--worker",
-        worker,
-        "--data",
-        str(args.data),
-        "--out",
-        str(out),
-        "--result",
-        str(result),
-        "--model",
-        str(model or args.model),
-        "--image-size",
-        str(args.image_size),
-        "--batch-size",
-        str(args.batch_size),
-        "--epochs",
-        str(args.epochs),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout)
+#: (processes, torch threads per process; None: one per core)
+SETUPS = ((1, None), (1, 1), (2, 1))
+
+
+def _launch(
+    setup: tuple[int, int | None], worker: str, args: argparse.Namespace, out: Path, model: Path | None
+) -> dict:
+    procs, threads = setup
+    result = out.with_name(f"{out.name}.json")
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads or os.cpu_count())}
+    options = {
+        "--data": args.data,
+        "--out": out,
+        "--result": result,
+        "--model": model or args.model,
+        "--image-size": args.image_size,
+        "--batch-size": args.batch_size,
+        "--epochs": args.epochs,
+    }
+    command = [str(BIN / "torchrun"), "--standalone", f"--nproc-per-node={procs}", __file__, "--worker", worker]
+    command += [str(item) for pair in options.items() for item in pair]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout, env=env)
     if done.returncode != 0:
         sys.exit(f"{worker} on {procs} processes failed:\n{done.stderr[-3000:]}")
     return json.loads(result.read_text())
@@ -129,13 +128,20 @@ def _rate(run: dict) -> float:
     return run["images"] / run["seconds"]
 
 
-def _row(name: str, one: dict, two: dict) -> tuple[float, float]:
-    rates = _rate(one), _rate(two)
-    print(
-        f"| {name} | {rates[0]:.1f} ({one['threads']} threads) | {rates[1]:.1f} ({two['threads']} thread each) | "
-        f"**{rates[1] / rates[0]:.2f}** |"
-    )
-    return rates
+def _measure(worker: str, args: argparse.Namespace, root: Path, model: Path | None) -> list[dict]:
+    """The best run of each setup over ``args.repeats`` alternating rounds."""
+    best: list[dict] = [{} for _ in SETUPS]
+    for _ in range(args.repeats):
+        for i, setup in enumerate(SETUPS):
+            run = _launch(setup, worker, args, root / f"{worker}{i}", model)
+            best[i] = max(best[i] or run, run, key=_rate)
+    return best
+
+
+def _row(name: str, runs: list[dict]) -> None:
+    rates = [_rate(run) for run in runs]
+    cells = " | ".join(f"{rate:.1f}" for rate in rates)
+    print(f"| {name} | {cells} | **{rates[2] / rates[0]:.2f}** | {rates[2] / rates[1]:.2f} |")
 
 
 def main() -> None:
@@ -161,25 +167,21 @@ def main() -> None:
         root = Path(tmp)
         args.data = root / "data"
         make_synthetic_dataset(args.data, ("benign", "malignant"), per_class=args.images // 2, size=args.image_size)
-        train: dict[int, dict] = {}
-        predict: dict[int, dict] = {}
-        for _ in range(args.repeats):  # alternating 1, 2, 1, 2 ...; the best of each is kept
-            for p in (1, 2):
-                run = _launch(p, "train", args, root / f"run{p}", root / f"train{p}.json", None)
-                train[p] = max(train.get(p, run), run, key=_rate)
-        for _ in range(args.repeats):
-            for p in (1, 2):
-                run = _launch(p, "predict", args, root / f"preds{p}.csv", root / f"predict{p}.json", root / "run1")
-                predict[p] = max(predict.get(p, run), run, key=_rate)
-        same = (root / "preds1.csv").read_text() == (root / "preds2.csv").read_text()
+        train = _measure("train", args, root, None)
+        predict = _measure("predict", args, root, root / "train0")
+        same = (root / "predict0").read_text() == (root / "predict2").read_text()
     print(
         f"scale-out on {os.cpu_count()} CPU cores ({platform.machine()}), gloo over loopback: {args.model} at "
         f"{args.image_size} px, {args.images} images, batch {args.batch_size} per process, best of {args.repeats}"
     )
-    print("| | 1 process img/s | 2 processes img/s | ratio 2 / 1 |")
-    print("|---|---|---|---|")
-    _row(f"train, epoch {args.epochs}", train[1], train[2])
-    _row("sharded predict", predict[1], predict[2])
+    threads = [run["threads"] for run in train]
+    print(
+        f"| img/s | 1 process ({threads[0]} threads) | 1 process ({threads[1]} thread) | 2 processes ({threads[2]} "
+        "thread each) | ratio 2 / 1 | ratio 2 / 1 at 1 thread |"
+    )
+    print("|---|---|---|---|---|---|")
+    _row(f"train, epoch {args.epochs}", train)
+    _row("sharded predict", predict)
     print(f"merged predictions identical to one process's: {same}")
 
 

@@ -113,7 +113,7 @@ def test_a_one_process_trainer_under_a_launcher_of_two_is_refused(
         "GROUP_RANK": "0",
     }.items():
         no_launcher.setenv(name, value)
-    with pytest.raises(ConfigError, match=r"torchrun started 2 processes but trainer\.num_nodes x trainer\.devices"):
+    with pytest.raises(ConfigError, match=r"job has 2 processes \(torchrun's WORLD_SIZE\) but trainer\.num_nodes"):
         make_trainer(cfg, tmp_path, [])
 
 

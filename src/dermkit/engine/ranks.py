@@ -42,11 +42,10 @@ def check_launcher(trainer: L.Trainer) -> None:
     env = cluster_environment()
     if env is None or env.world_size() == 1 or trainer.world_size > 1:
         return
-    launcher = "srun" if type(env).__name__.startswith("SLURM") else "torchrun"
+    source = "SLURM_NTASKS, under srun" if type(env).__name__.startswith("SLURM") else "torchrun's WORLD_SIZE"
     raise ConfigError(
-        f"trainer: {launcher} started {env.world_size()} processes but trainer.num_nodes x "
-        "trainer.devices is 1; set trainer.num_nodes=<machines> trainer.devices=<processes per "
-        "machine> (and trainer.strategy=ddp)"
+        f"trainer: this job has {env.world_size()} processes ({source}) but trainer.num_nodes x trainer.devices "
+        "is 1; set trainer.num_nodes=<machines> trainer.devices=<processes per machine> trainer.strategy=ddp"
     )
 
 

@@ -131,28 +131,15 @@ def evaluate_sharded(
             )
         count = int(counts.pop())
     else:
+        loading = {"batch_size": batch_size, "num_workers": num_workers}
         with joined(shard) as group:
-            on_every_rank(
-                group,
-                lambda: _predict_shard(
-                    predictor, table, out, shard, layout, progress, batch_size=batch_size, num_workers=num_workers
-                ),
-            )
+            on_every_rank(group, lambda: _predict_shard(predictor, table, out, shard, layout, progress, **loading))
         if not (group.joined and shard.index == 0):
             return None
     result = merge_result_parts(out, table, count)
+    shared = {"split": split, "tta": tta, "batch_size": batch_size, "num_workers": num_workers}
     run = evaluate_to_folder(
-        model,
-        data,
-        out,
-        split=split,
-        tta=tta,
-        batch_size=batch_size,
-        num_workers=num_workers,
-        data_options=data_options,
-        progress=progress,
-        result=result,
-        **options,
+        model, data, out, data_options=data_options, progress=progress, result=result, **shared, **options
     )
     for index in range(count):
         Shard(index, count).part_path(out / PART_NAME, ".npz").unlink(missing_ok=True)

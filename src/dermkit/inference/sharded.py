@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,25 +75,11 @@ def predict_part(
     mine = [records[i] for i in indices]
     with progress(len(mine), f"predicting ({shard.label})" if shard.label else "predicting", "images") as step:
         summary = predict_to_csv(predictor, mine, part, batch_size=batch_size, num_workers=num_workers, progress=step)
-    log.info(
-        "%s: predicted %d of %d images -> %s",
-        shard.label or "predict",
-        len(mine) - len(summary.errors),
-        len(mine),
-        summary.path,
-    )
-    write_json(
-        shard.part_path(out, ".json"),
-        {
-            "shard": shard.index,
-            "shards": shard.count,
-            "layout": layout,
-            "inputs": len(records),
-            "rows": len(mine),
-            "errors": len(summary.errors),
-            "fingerprint": input_digest(records),
-        },
-    )
+    done = len(mine) - len(summary.errors)
+    log.info("%s: predicted %d of %d images -> %s", shard.label or "predict", done, len(mine), summary.path)
+    finished = {"shard": shard.index, "shards": shard.count, "layout": layout, "inputs": len(records)}
+    finished |= {"rows": len(mine), "errors": len(summary.errors), "fingerprint": input_digest(records)}
+    write_json(shard.part_path(out, ".json"), finished)
     return summary
 
 
@@ -114,20 +100,9 @@ def predict_sharded(
 
     Shards given by hand only write their part: ``dermkit predict --merge OUT`` joins them once all have finished.
     """
+    options = {"layout": layout, "batch_size": batch_size, "num_workers": num_workers, "progress": progress}
     with joined(shard) as group:
-        part = on_every_rank(
-            group,
-            lambda: predict_part(
-                predictor,
-                records,
-                out,
-                shard,
-                layout=layout,
-                batch_size=batch_size,
-                num_workers=num_workers,
-                progress=progress,
-            ),
-        )
+        part = on_every_rank(group, lambda: predict_part(predictor, records, out, shard, **options))
         merged = merge_parts(out, shard.count) if group.joined and shard.index == 0 else None
     return ShardedPredict(shard, part, merged)
 
@@ -157,14 +132,39 @@ def _read_sidecars(out: Path, count: int | None) -> list[dict[str, Any]]:
     return sidecars
 
 
-def _rows(path: Path) -> Iterator[list[str]]:
+def _rows(path: Path) -> Generator[list[str], None, None]:
     with path.open(newline="", encoding="utf-8") as handle:
         yield from csv.reader(handle)
 
 
+def _in_input_order(
+    readers: list[Generator[list[str], None, None]], parts: list[Path], owner: list[int]
+) -> Iterator[list[str]]:
+    for part in owner:
+        row = next(readers[part], None)
+        if row is None:
+            raise DataError(f"{parts[part]}: fewer rows than its shard's inputs; rerun that shard")
+        yield row
+    for path, reader in zip(parts, readers, strict=True):
+        if next(reader, None) is not None:
+            raise DataError(f"{path}: more rows than its shard's inputs; rerun that shard")
+
+
+class _ErrorCount:
+    """Rows passed through, counting those with an error (the last column)."""
+
+    def __init__(self, rows: Iterator[list[str]]) -> None:
+        self.rows, self.errors = rows, 0
+
+    def __iter__(self) -> Iterator[list[str]]:
+        for row in self.rows:
+            self.errors += bool(row[-1])
+            yield row
+
+
 def merge_parts(out: str | Path, count: int | None = None, *, remove: bool = True) -> MergeSummary:
-    """Join the parts ``<out>.part-K-of-N`` into ``out``: one row per input, in input order (streamed, so an
-    archive of any size merges in constant memory), written atomically.
+    """Join the parts ``<out>.part-K-of-N`` into ``out``: one row per input, in input order (row by row:
+    the rows are never all in memory), written atomically.
 
     Args:
         out: the merged CSV to write.
@@ -178,30 +178,17 @@ def merge_parts(out: str | Path, count: int | None = None, *, remove: bool = Tru
     sidecars = _read_sidecars(out, count)
     count, n, layout = len(sidecars), sidecars[0]["inputs"], sidecars[0]["layout"]
     parts = [Shard(index, count).part_path(out) for index in range(count)]
-    readers = [_rows(path) for path in parts]
-    headers = [next(reader, None) for reader in readers]
-    if any(header != headers[0] for header in headers):
-        raise DataError(f"{out}: the parts have different columns (made by different models?); rerun the shards")
-    owner = [0] * n
+    owner = [0] * n  # which part holds input i's row
     for index in range(count):
         for i in shard_indices(n, index, count, layout):
             owner[i] = index
-    errors = 0
-
-    def ordered() -> Iterator[list[str]]:
-        nonlocal errors
-        for i in range(n):
-            row = next(readers[owner[i]], None)
-            if row is None:
-                raise DataError(f"{parts[owner[i]]}: fewer rows than its shard's inputs; rerun that shard")
-            errors += bool(row[-1])
-            yield row
-        for path, reader in zip(parts, readers, strict=True):
-            if next(reader, None) is not None:
-                raise DataError(f"{path}: more rows than its shard's inputs; rerun that shard")
-
+    readers = [_rows(path) for path in parts]
     try:
-        write_csv(out, headers[0], ordered())
+        headers = [next(reader, None) for reader in readers]
+        if any(header != headers[0] for header in headers):
+            raise DataError(f"{out}: the parts have different columns (made by different models?); rerun the shards")
+        counted = _ErrorCount(_in_input_order(readers, parts, owner))
+        write_csv(out, headers[0], counted)
     finally:
         for reader in readers:
             reader.close()
@@ -209,4 +196,4 @@ def merge_parts(out: str | Path, count: int | None = None, *, remove: bool = Tru
         for path in parts:
             path.unlink(missing_ok=True)
             Path(f"{path}.json").unlink(missing_ok=True)
-    return MergeSummary(out, n, errors, count)
+    return MergeSummary(out, n, counted.errors, count)
