@@ -141,7 +141,7 @@ def _measure(worker: str, args: argparse.Namespace, root: Path, model: Path | No
 def _row(name: str, runs: list[dict]) -> None:
     rates = [_rate(run) for run in runs]
     cells = " | ".join(f"{rate:.1f}" for rate in rates)
-    print(f"| {name} | {cells} | **{rates[2] / rates[0]:.2f}** | {rates[2] / rates[1]:.2f} |")
+    print(f"| {name} | {cells} | {rates[2] / rates[0]:.2f} | {rates[2] / rates[1]:.2f} |")
 
 
 def main() -> None:
