@@ -202,7 +202,9 @@ class TrainerConfig(_Section):
     max_epochs: int = Field(10, ge=1)
     accelerator: str = "auto"
     devices: int | str | list[int] = 1
+    num_nodes: int = Field(1, ge=1)  # machines; devices are per machine (torchrun --nnodes, #SBATCH --nodes)
     strategy: str = "auto"
+    sync_batchnorm: bool = False  # batch-norm statistics over every process's batch (small per-GPU batches)
     precision: str = "32"
     monitor: str = "val/loss"
     monitor_mode: Literal["min", "max"] | None = None

@@ -33,6 +33,7 @@ def train(
     """Train a model from a recipe; writes checkpoints, logs and a self-describing model folder."""
     from dermkit.engine.epoch_progress import EpochProgress
     from dermkit.engine.train import train as run_training  # heavy import (lightning), only when training
+    from dermkit.inference.shards import process_label
 
     quiet_lightning()
     run_config = config_module.load(resolve_recipe(config), [*_bar_overrides(), *(overrides or [])])
@@ -41,7 +42,9 @@ def train(
     if run_config.trainer.progress_bar:
         result = run_training(run_config, out_dir, resume=resume, strict=strict, overwrite=overwrite)
     else:  # no Lightning bar: epochs as a few plain lines instead (nothing with --quiet)
-        with track(run_config.trainer.max_epochs, "training", "epochs", live=False) as epochs:
+        label = process_label()  # each rank of a multi-process run shows its own epochs
+        description = f"training ({label})" if label else "training"
+        with track(run_config.trainer.max_epochs, description, "epochs", live=False) as epochs:
             result = run_training(run_config, out_dir, resume=resume, strict=strict, overwrite=overwrite,
                                   callbacks=[EpochProgress(epochs)])  # fmt: skip
     if not result.primary:  # another DDP process: rank 0 reports

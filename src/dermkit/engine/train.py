@@ -19,6 +19,7 @@ import lightning as L
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 from torch import distributed as dist
 
 from dermkit.config import RunConfig, dump
@@ -28,6 +29,7 @@ from dermkit.data.samplers import create_sampler
 from dermkit.data.transforms import create_transform
 from dermkit.engine.checkpoint import AtomicCheckpointIO, ResumableCSVLogger, checkpoint_step, load_task_state
 from dermkit.engine.lightning import TaskModule
+from dermkit.engine.ranks import RankCheck, check_launcher
 from dermkit.engine.setup import Components, TrainingData, build_components, load_training_data
 from dermkit.errors import ConfigError, OutputPathError
 from dermkit.evaluation import evaluate
@@ -118,10 +120,12 @@ def make_trainer(config: RunConfig, out_dir: Path, callbacks: list[Any], resume_
     """
     t = config.trainer
     try:
-        return _lightning_trainer(t, out_dir, callbacks, resume_step)
+        trainer = _lightning_trainer(t, out_dir, callbacks, resume_step)
     except (ValueError, TypeError, MisconfigurationException) as exc:
         # devices/strategy/precision/accelerator are passed through; Lightning judges them
         raise ConfigError(f"trainer: {str(exc).splitlines()[0]}") from None
+    check_launcher(trainer)
+    return trainer
 
 
 def _lightning_trainer(t: Any, out_dir: Path, callbacks: list[Any], resume_step: int | None) -> L.Trainer:
@@ -130,7 +134,9 @@ def _lightning_trainer(t: Any, out_dir: Path, callbacks: list[Any], resume_step:
         max_epochs=t.max_epochs,
         accelerator=t.accelerator,
         devices=t.devices,
+        num_nodes=t.num_nodes,
         strategy=t.strategy,
+        sync_batchnorm=t.sync_batchnorm,
         precision=t.precision,
         accumulate_grad_batches=t.accumulate_grad_batches,
         gradient_clip_val=t.gradient_clip_val,
@@ -208,6 +214,7 @@ def fit(run: Run, *, ckpt_path: Path | None = None, callbacks: Sequence[L.Callba
     """Stage 2: train with Lightning (``ckpt_path`` resumes), keeping the best checkpoint by the monitor."""
     monitors = ["val/loss", "train/loss", *run.module.val_metrics.keys()]
     best_cb, own_callbacks = _callbacks(run.config, run.out_dir, monitors)
+    own_callbacks.append(RankCheck(run.data))
     resume_step = checkpoint_step(ckpt_path) if ckpt_path else None
     trainer = make_trainer(run.config, run.out_dir, [*own_callbacks, *callbacks], resume_step)
     with warnings.catch_warnings():
@@ -305,5 +312,6 @@ def train(
     ckpt_path = _prepare_out_dir(out_dir, resume, overwrite)
     L.seed_everything(config.seed, workers=True, verbose=False)
     run = build_run(config, out_dir, data=data, strict=strict)
-    write_text(out_dir / "config.yaml", dump(config))
+    if rank_zero_only.rank == 0:  # the launcher's rank (torchrun, srun, Lightning's own processes): one writer
+        write_text(out_dir / "config.yaml", dump(config))
     return export(run, fit(run, ckpt_path=ckpt_path, callbacks=callbacks))

@@ -67,6 +67,7 @@ def evaluate_classifier(
     seed: int = 0,
     choose_threshold: ThresholdRule | None = None,
     progress: Reporter = silent,
+    result: Any = None,
 ) -> Evaluation:
     """Predict every image of ``table`` and compute the metrics on the readable ones.
 
@@ -84,6 +85,9 @@ def evaluate_classifier(
             the metrics; ``predictor`` is not changed: the evaluation's ``spec`` holds the new rule (the caller
             decides whether to save it).
         progress: shows the long steps (predicting, bootstrap, subgroups); see :mod:`dermkit.progress`.
+        result: predictions of ``table``'s records made beforehand (a
+            :class:`~dermkit.inference.predictor.BatchResult`, e.g. merged from a sharded evaluation's parts);
+            None predicts here.
 
     Raises:
         NothingReadableError: not one image could be read.
@@ -91,8 +95,10 @@ def evaluate_classifier(
     labels = align_labels(table, predictor.class_names, class_map)
     if 0 < bootstrap < 100:
         raise ConfigError(f"--bootstrap {bootstrap}: a 95% interval needs at least 100 resamples (1000 recommended)")
-    with progress(len(table), "predicting", "images") as step:
-        result = predictor.predict_records(table.records, batch_size=batch_size, num_workers=num_workers, progress=step)
+    if result is None:
+        with progress(len(table), "predicting", "images") as step:
+            result = predictor.predict_records(table.records, batch_size=batch_size, num_workers=num_workers,
+                                               progress=step)  # fmt: skip
     readable = result.readable
     if not readable.any():
         first = result.errors[0]

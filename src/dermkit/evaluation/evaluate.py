@@ -125,10 +125,13 @@ def evaluate_with_hooks(
     group_by: str | None = None,
     seed: int = 0,
     progress: Reporter = silent,
+    result: Any = None,
     **unsupported: Any,
 ) -> Evaluation:
     """The evaluation of any task from its hooks (see :class:`dermkit.tasks.Task`): metrics on the readable rows,
-    ``ci`` with ``bootstrap`` resamples (of patients when the records have ids), ``subgroups`` with ``group_by``."""
+    ``ci`` with ``bootstrap`` resamples (of patients when the records have ids), ``subgroups`` with ``group_by``;
+    ``result`` (a :class:`~dermkit.inference.predictor.BatchResult` of ``table``'s records, e.g. merged from the
+    shards of a sharded evaluation) replaces predicting here."""
     given = [key for key, value in unsupported.items() if value not in (None, False)]
     if given:
         raise ConfigError(f"{given[0]} does not apply to {task.name} models")
@@ -136,8 +139,10 @@ def evaluate_with_hooks(
         raise ConfigError(f"--bootstrap {bootstrap}: a 95% interval needs at least 100 resamples (1000 recommended)")
     spec = predictor.spec
     targets = task.targets(table, spec, class_map)
-    with progress(len(table), "predicting", "images") as step:
-        result = predictor.predict_records(table.records, batch_size=batch_size, num_workers=num_workers, progress=step)
+    if result is None:
+        with progress(len(table), "predicting", "images") as step:
+            result = predictor.predict_records(table.records, batch_size=batch_size, num_workers=num_workers,
+                                               progress=step)  # fmt: skip
     readable = result.readable
     if not readable.any():
         first = result.errors[0]

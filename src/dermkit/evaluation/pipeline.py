@@ -18,7 +18,7 @@ from dermkit.evaluation.evaluate import Evaluation, evaluate, select_split
 from dermkit.evaluation.labels import parse_class_map
 from dermkit.evaluation.thresholds import parse_rule
 from dermkit.fileio import write_json
-from dermkit.inference.runtime import is_onnx, load_predictor
+from dermkit.inference.runtime import BatchResult, is_onnx, load_predictor
 from dermkit.models.spec import ModelSpec, resolve_model_dir, write_spec
 from dermkit.progress import Reporter, silent
 from dermkit.tasks.spbl import choose_head
@@ -79,6 +79,7 @@ def evaluate_to_folder(
     data_options: Sequence[str] = (),
     progress: Reporter = silent,
     head: str | None = None,
+    result: BatchResult | None = None,
 ) -> EvaluationRun:
     """Evaluate ``model`` on ``data`` and write ``metrics.json``, ``predictions.csv`` (and ``report.html`` plus the
     model's ``MODEL_CARD.md`` with ``report``); ``save`` stores a chosen threshold in the model's ``model.json``.
@@ -86,7 +87,9 @@ def evaluate_to_folder(
     Arguments mirror ``dermkit evaluate``'s options (see :func:`dermkit.evaluation.evaluate.evaluate`); ``audit``
     audits the whole dataset (every split: leakage is across splits) into ``audit.json`` and the report;
     ``data_options`` are ``data.KEY=VALUE`` reader options (see :func:`read_model_data`); ``progress`` shows the
-    long steps (:mod:`dermkit.progress`); ``head`` picks an SPBL model's head (``svm``, ``cnn`` or ``both``).
+    long steps (:mod:`dermkit.progress`); ``head`` picks an SPBL model's head (``svm``, ``cnn`` or ``both``);
+    ``result`` holds predictions of the chosen images made beforehand (a sharded evaluation's, see
+    :mod:`dermkit.evaluation.sharded`) instead of predicting here.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -103,7 +106,8 @@ def evaluate_to_folder(
     table, description = select_split(dataset, split)
     evaluation = evaluate(predictor, table, batch_size=batch_size, num_workers=num_workers,
                           class_map=parse_class_map(class_map), bootstrap=bootstrap, group_by=group_by, seed=seed,
-                          choose_threshold=rule, progress=progress)  # fmt: skip
+                          choose_threshold=rule, progress=progress,
+                          **({} if result is None else {"result": result}))  # fmt: skip
     if includes_training_images(predictor.spec, data, table):
         evaluation.metrics["warnings"].append(
             "these images include training images (a train split, or the whole training dataset): the metrics are "
