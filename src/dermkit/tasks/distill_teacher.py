@@ -127,11 +127,15 @@ def load_teacher(
             "must be a classifier with one logits output"
         )
     theirs, ours = list(spec.class_names), list(class_names)
-    if theirs != ours:
-        how = "in another order" if sorted(theirs) == sorted(ours) else "differ"
+    if sorted(theirs) == sorted(ours) and theirs != ours:
         raise ConfigError(
-            f"{key}: the teacher's classes ({', '.join(theirs)}) {how} from the data's "
-            f"({', '.join(ours)}); distil on data with the teacher's classes"
+            f"{key}: the teacher's classes ({', '.join(theirs)}) are the data's in another order ({', '.join(ours)}); "
+            f"set data.class_names=[{','.join(theirs)}]"
+        )
+    if theirs != ours:
+        raise ConfigError(
+            f"{key}: the teacher's classes ({', '.join(theirs)}) differ from the data's ({', '.join(ours)}); distil "
+            "on data with the teacher's classes"
         )
     try:
         model, spec = load_model(path)  # type: ignore[arg-type]
