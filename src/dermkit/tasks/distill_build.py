@@ -23,6 +23,8 @@ from dermkit.tasks.distill_teacher import (
     FrozenTeacher,
     TeacherView,
     check_taps,
+    check_teacher,
+    check_teacher_head,
     feature_shapes,
     load_teacher,
     load_teacher_head,
@@ -54,14 +56,17 @@ def build_distillation(
     teacher is loaded, checked against the data's classes, frozen and given its view of the student's batch.
     """
     _check_loss_section(config, name)
+    check_teacher(options.teacher, class_names)  # before the student, whose pretrained weights may be fetched
+    if name == "distill_ssdkd" and options.ss_weight:
+        check_teacher_head(options.teacher_head)
     if name == HEAD_TASK:  # stage 1: the network is the teacher with a new projection head
-        teacher_model, spec = load_teacher(options.teacher, class_names)
+        teacher_model, spec = load_teacher(options.teacher)
         width = feature_shapes(teacher_model, [POOLED], spec.preprocessing["image_size"])[POOLED][0]
         network = TeacherWithHead(FrozenTeacher(teacher_model, _view(config, spec), spec.output), ProjectionHead(width))
         return Built(TeacherHeadTask(network), spec.architecture.model_dump())
     train_options, architecture = network_options(config.model, len(class_names))
     student = config_error("model", lambda: create_model(**train_options))
-    teacher_model, spec = load_teacher(options.teacher, class_names)
+    teacher_model, spec = load_teacher(options.teacher)
     view = _view(config, spec)
     weights = class_weights_from_counts(class_counts) if options.weighted_ce else None
     fields = options.model_dump(exclude={"name", "teacher", "teacher_head", "weighted_ce", *StageOptions.model_fields})

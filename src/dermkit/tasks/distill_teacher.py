@@ -107,10 +107,9 @@ def _read(path: str | None, key: str, hint: str) -> ModelSpec:
         raise ConfigError(f"{key}: {exc}") from None
 
 
-def load_teacher(
-    path: str | None, class_names: Sequence[str], key: str = "task.teacher"
-) -> tuple[nn.Module, ModelSpec]:
-    """Load and check a teacher model folder: a classifier over the data's classes, in eval mode.
+def check_teacher(path: str | None, class_names: Sequence[str], key: str = "task.teacher") -> ModelSpec:
+    """Check a teacher model folder from its ``model.json`` alone (no weights read): a classifier over the data's
+    classes, in the data's order.
 
     Raises:
         ConfigError: one line when the path is unset, not a dermkit model, not a classifier, or its classes differ.
@@ -137,11 +136,18 @@ def load_teacher(
             f"{key}: the teacher's classes ({', '.join(theirs)}) differ from the data's ({', '.join(ours)}); distil "
             "on data with the teacher's classes"
         )
+    return spec
+
+
+def load_teacher(path: str, key: str = "task.teacher") -> tuple[nn.Module, ModelSpec]:
+    """Load a teacher checked by :func:`check_teacher` (the safe loader: JSON and safetensors), in eval mode."""
     try:
-        model, spec = load_model(path)  # type: ignore[arg-type]
+        model, spec = load_model(path)
     except DermkitError as exc:
         raise ConfigError(f"{key}: {exc}") from None
-    log.info("teacher: %s (%s, %d classes) from %s, frozen", spec.architecture.name, spec.task, len(theirs), path)
+    log.info(
+        "teacher: %s (%s, %d classes) from %s, frozen", spec.architecture.name, spec.task, len(spec.class_names), path
+    )
     return model, spec
 
 
@@ -179,6 +185,14 @@ def check_taps(model: nn.Module, taps: Mapping[str, str], image_size: int) -> di
     return {key: shapes[stage] for key, stage in taps.items()}
 
 
+def check_teacher_head(path: str | None, key: str = "task.teacher_head") -> ModelSpec:
+    """Check from its ``model.json`` that ``path`` is an SSD-KD stage-1 run (one line otherwise)."""
+    spec = _read(path, key, f"the folder of SSD-KD stage 1; {STAGE1_HINT}, or set task.ss_weight=0")
+    if spec.task != HEAD_TASK:
+        raise ConfigError(f"{key}: {path} is a '{spec.task}' model, not an SSD-KD stage-1 run; {STAGE1_HINT}")
+    return spec
+
+
 def load_teacher_head(path: str | None, teacher: nn.Module, features: int, key: str = "task.teacher_head") -> nn.Module:
     """The projection head of an SSD-KD stage-1 run, checked to belong to ``teacher`` (the same weights).
 
@@ -190,9 +204,7 @@ def load_teacher_head(path: str | None, teacher: nn.Module, features: int, key: 
     Raises:
         ConfigError: one line when unset, not a stage-1 run, trained on another teacher, or of another width.
     """
-    spec = _read(path, key, f"the folder of SSD-KD stage 1; {STAGE1_HINT}, or set task.ss_weight=0")
-    if spec.task != HEAD_TASK:
-        raise ConfigError(f"{key}: {path} is a '{spec.task}' model, not an SSD-KD stage-1 run; {STAGE1_HINT}")
+    check_teacher_head(path, key)
     weights = resolve_model_dir(path) / WEIGHTS_FILE  # type: ignore[arg-type]
     try:
         state = load_file(weights)
