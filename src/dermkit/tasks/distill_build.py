@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from dermkit.config import LossConfig
+from dermkit.data.preprocess import Preprocess
 from dermkit.errors import ConfigError
 from dermkit.losses.distill import ConvRegressor, DKDLoss, class_weights_from_counts
 from dermkit.losses.ssdkd import ProjectionHead, SSDKDLoss
@@ -61,8 +62,9 @@ def build_distillation(
         check_teacher_head(options.teacher_head)
     if name == HEAD_TASK:  # stage 1: the network is the teacher with a new projection head
         teacher_model, spec = load_teacher(options.teacher)
-        width = feature_shapes(teacher_model, [POOLED], spec.preprocessing["image_size"])[POOLED][0]
-        network = TeacherWithHead(FrozenTeacher(teacher_model, _view(config, spec), spec.output), ProjectionHead(width))
+        view = _view(config, spec)
+        width = feature_shapes(teacher_model, [POOLED], view.size)[POOLED][0]
+        network = TeacherWithHead(FrozenTeacher(teacher_model, view, spec.output), ProjectionHead(width))
         return Built(TeacherHeadTask(network), spec.architecture.model_dump())
     train_options, architecture = network_options(config.model, len(class_names))
     student = config_error("model", lambda: create_model(**train_options))
@@ -76,7 +78,7 @@ def build_distillation(
         teacher = FrozenTeacher(teacher_model, view, spec.output)
         return Built(DKDTask(student, loss, teacher, parts=KD_PARTS, **common), architecture)
     taps = Taps(options.student_map, options.student_pooled, options.teacher_map, options.teacher_pooled)
-    t, s = _check_taps(taps, teacher_model, spec.preprocessing["image_size"], student, config.data.image_size)
+    t, s = _check_taps(taps, teacher_model, view.size, student, config.data.image_size)
     relational = options.relational_weight if name == "distill_ssdkd" else 1.0
     if options.channel_weight and relational:
         common["regressor"] = ConvRegressor(s["task.student_map"][0], t["task.teacher_map"][0])
@@ -99,13 +101,14 @@ def _check_taps(
     """The teacher's and the student's feature shapes by option key (and ``avg_pool``), the stage names checked."""
     t = {"task.teacher_map": taps.teacher_map, "task.teacher_pooled": taps.teacher_pooled, POOLED: POOLED}
     s = {"task.student_map": taps.student_map, "task.student_pooled": taps.student_pooled, POOLED: POOLED}
-    return check_taps(teacher, t, int(teacher_size)), check_taps(student, s, student_size)
+    return check_taps(teacher, t, teacher_size), check_taps(student, s, student_size)
 
 
 def _view(config: RunConfig, spec: ModelSpec) -> TeacherView:
     """The teacher's view of the student's batch (see :mod:`dermkit.tasks.distill_teacher`), logged."""
     d = config.data
-    view = TeacherView({"image_size": d.image_size, "mean": d.mean, "std": d.std}, spec.preprocessing)
+    teacher = Preprocess.from_dict(spec.preprocessing).to_dict()  # defaults for keys an older model.json lacks
+    view = TeacherView({"image_size": d.image_size, "mean": d.mean, "std": d.std}, teacher)
     if d.image_size == view.size and not view.renormalise:
         log.info("teacher view: the student's batch as it is (same size and normalisation)")
     else:
