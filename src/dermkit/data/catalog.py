@@ -96,7 +96,7 @@ DATASETS: list[DatasetInfo] = [
         "8: AK, BCC, BKL, DF, MEL, NV, SCC, VASC (alphabetical; the UNK column is not a training class)",
         "25,331 training images",
         "challenge.isic-archive.com/data/#2019 (ISIC_2019_Training_Input.zip, ground truth and metadata CSVs)",
-        "dermkit train configs/binary_resnet50.yaml data.root=~/data/isic2019/ISIC_2019_Training_GroundTruth.csv",
+        "dermkit train configs/isic2019_teacher.yaml data.root=~/data/isic2019/ISIC_2019_Training_GroundTruth.csv",
     ),
     DatasetInfo(
         "isic2020", "isic",
