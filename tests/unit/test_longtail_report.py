@@ -18,8 +18,9 @@ from dermkit.data.audit import audit_dataset
 from dermkit.data.records import ImageTable, Record
 from dermkit.data.synthetic import long_tail_counts
 from dermkit.errors import DataError
-from dermkit.metrics.classification import classification_metrics, format_summary
+from dermkit.metrics.classification import classification_metrics
 from dermkit.metrics.functional import UndefinedMetricWarning
+from dermkit.reports.summary import format_summary
 
 NAMES = ["a", "b", "c", "d"]
 
