@@ -110,13 +110,14 @@ def evaluate(
 ) -> None:
     """Evaluate a model on labelled data: metrics.json, predictions.csv and a readable summary."""
     from dermkit.evaluation.pipeline import evaluate_to_folder
-    from dermkit.evaluation.sharded import evaluate_sharded
 
     chosen = parse_shard(shard) if shard else detect_shard()
     kwargs = dict(split=split, batch_size=batch_size, num_workers=num_workers, tta=tta, bootstrap=bootstrap,
                   group_by=group_by, class_map=class_map, choose_threshold=choose_threshold, save=save, report=report,
                   audit=audit, seed=seed, data_options=options or (), progress=track, head=head)  # fmt: skip
     if merge or chosen.count > 1:
+        from dermkit.evaluation.sharded import evaluate_sharded  # torch-free too: the ONNX predictor shards
+
         run = evaluate_sharded(model, data, out, chosen, merge=merge, **kwargs)
         if run is None:  # this shard's part is written; rank 0 (or --merge) evaluates
             if chosen.launcher is None:

@@ -20,7 +20,7 @@ from dermkit.errors import DataError
 from dermkit.evaluation.evaluate import select_split
 from dermkit.evaluation.pipeline import EvaluationRun, evaluate_to_folder, read_model_data
 from dermkit.fileio import atomic_open
-from dermkit.inference.predictor import BatchResult, Predictor
+from dermkit.inference.runtime import BatchResult, load_predictor
 from dermkit.inference.shards import Shard, input_digest, joined, on_every_rank
 from dermkit.progress import Reporter, silent
 
@@ -79,7 +79,7 @@ def merge_result_parts(out: str | Path, table: ImageTable, count: int) -> BatchR
 
 
 def _predict_shard(
-    predictor: Predictor, table: ImageTable, out: Path, shard: Shard, layout: str, progress: Reporter, **options: Any
+    predictor: Any, table: ImageTable, out: Path, shard: Shard, layout: str, progress: Reporter, **options: Any
 ) -> Path:
     indices = shard.indices(len(table), layout)
     records = [table.records[i] for i in indices]
@@ -118,7 +118,7 @@ def evaluate_sharded(
         The evaluation on the process that made it; None on the others.
     """
     out = Path(out)
-    predictor = Predictor.from_checkpoint(model, tta=tta)
+    predictor = load_predictor(model, tta=tta)
     table, _ = select_split(read_model_data(predictor.spec, data, data_options), split)
     count = shard.count
     if merge:

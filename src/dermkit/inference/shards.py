@@ -99,8 +99,12 @@ def parse_shard(text: str) -> Shard:
 
 def cluster_environment() -> Any | None:
     """The Lightning cluster environment of a launcher that started this process (``torchrun``: TorchElastic;
-    ``srun``: SLURM), or None (one process, or processes Lightning spawns itself)."""
-    from lightning.fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+    ``srun``: SLURM), or None (one process, or processes Lightning spawns itself). Without Lightning (the torch-free
+    ONNX runtime install) there is no launcher to ask: one process, or ``--shard K/N`` by hand."""
+    try:
+        from lightning.fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+    except ImportError:
+        return None
 
     if TorchElasticEnvironment.detect():
         return TorchElasticEnvironment()
