@@ -39,3 +39,10 @@ class ModelFileError(DermkitError, OSError):
 
 class OutputPathError(DermkitError, OSError):
     """An output path that cannot be written (a folder where a file is expected, no permission)."""
+
+
+class NonFiniteLossError(DermkitError, ArithmeticError):
+    """Training met a NaN or infinite loss (or weights) and stopped; the message names the epoch, step and learning
+    rate. Every DDP process raises it alike, so only the first process's is printed (``every_process``)."""
+
+    every_process = True

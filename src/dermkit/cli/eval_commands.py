@@ -10,6 +10,7 @@ from dermkit.cli.app import READER_OPTIONS_HELP, app, console
 from dermkit.config import reader_options, split_reader_overrides
 from dermkit.data.inputs import collect_images
 from dermkit.errors import ConfigError, DataError, NothingReadableError
+from dermkit.fileio import check_output
 from dermkit.metrics.classification import format_summary
 from dermkit.progress import track
 
@@ -87,6 +88,7 @@ def evaluate(
     """Evaluate a model on labelled data: metrics.json, predictions.csv and a readable summary."""
     from dermkit.evaluation.pipeline import evaluate_to_folder
 
+    check_output(out, "folder")
     run = evaluate_to_folder(model, data, out, split=split, batch_size=batch_size, num_workers=num_workers, tta=tta,
                              bootstrap=bootstrap, group_by=group_by, class_map=class_map,
                              choose_threshold=choose_threshold, save=save, report=report, audit=audit,
@@ -168,11 +170,18 @@ def predict(
     tta: str | None = typer.Option(None, help="Test-time augmentation: none, flips or d4; default: the model's mode."),
     batch_size: int = typer.Option(32, min=1, help="Images per forward pass."),
     num_workers: int = typer.Option(2, min=0, help="Decoding processes."),
+    resume: bool = typer.Option(
+        False, help="Continue an interrupted run: keep the rows already in OUT (.partial) and predict only the rest."
+    ),
 ) -> None:
-    """Predict images; one CSV row per input, in order, with an error column for unreadable files."""
+    """Predict images; one CSV row per input, in order, with an error column for unreadable files.
+
+    Rows are written batch by batch to OUT.partial, renamed to OUT when all are done.
+    """
     from dermkit.inference.outputs import predict_to_csv
     from dermkit.inference.predictor import Predictor
 
+    check_output(out, "file")
     paths, overrides = split_reader_overrides(str(item) for item in inputs)
     options = reader_options(None, overrides)
     if set(options) - {"path_column"}:
@@ -182,7 +191,9 @@ def predict(
     if not records:
         raise DataError(f"no images found in {', '.join(map(str, paths))}")
     with track(len(records), "predicting", "images") as step:
-        summary = predict_to_csv(predictor, records, out, batch_size=batch_size, num_workers=num_workers, progress=step)
+        summary = predict_to_csv(
+            predictor, records, out, batch_size=batch_size, num_workers=num_workers, progress=step, resume=resume
+        )
     decision = predictor.spec.decision
     if predictor.threshold is not None:
         source = f" ({decision.threshold_source})" if decision.threshold_source else ""
@@ -191,6 +202,8 @@ def predict(
         console.print(f"calibrated: logits / {decision.temperature:.4g} (temperature scaling)")
     if predictor.tta:
         console.print(f"test-time augmentation: {predictor.tta} (probabilities averaged over its views)")
+    if summary.resumed:
+        console.print(f"resumed: kept {summary.resumed} rows of the interrupted run")
     console.print(f"predicted {summary.total - len(summary.errors)} of {summary.total} images -> {summary.path}")
     for error in summary.errors[:5]:
         console.print(f"  unreadable: {error}")

@@ -11,12 +11,12 @@ from pathlib import Path
 from dermkit.config import reader_options
 from dermkit.data import read_dataset
 from dermkit.data.records import ImageTable
-from dermkit.errors import ConfigError, DataError, OutputPathError
+from dermkit.errors import ConfigError, DataError
 from dermkit.evaluation.calibration import CalibrationResult, fit_calibration
 from dermkit.evaluation.evaluate import Evaluation, evaluate, select_split
 from dermkit.evaluation.labels import parse_class_map
 from dermkit.evaluation.thresholds import parse_rule
-from dermkit.fileio import write_json
+from dermkit.fileio import check_output, write_json
 from dermkit.inference.predictor import Predictor
 from dermkit.models.artifact import ModelSpec, resolve_model_dir, write_spec
 from dermkit.progress import Reporter, silent
@@ -81,9 +81,9 @@ def evaluate_to_folder(
     ``data_options`` are ``data.KEY=VALUE`` reader options (see :func:`read_model_data`); ``progress`` shows the
     long steps (:mod:`dermkit.progress`).
     """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise OutputPathError(f"{out}: is a file; --out takes a folder")
+    out = check_output(out, "folder")
+    if save or report:  # model.json (the threshold) and MODEL_CARD.md go into the model's folder
+        check_output(resolve_model_dir(model), "folder")
     if save and not choose_threshold:
         raise ConfigError("--save stores the threshold chosen by --choose-threshold (e.g. recall=0.999); none given")
     rule = parse_rule(choose_threshold) if choose_threshold else None
@@ -179,6 +179,8 @@ def calibrate_model(
     train/test: calibrating on training images would fit nothing, and on test images would leak. A stored binary
     threshold is carried over (:func:`carry_threshold`) so the model's decisions do not change.
     """
+    if save:  # the temperature goes into model.json
+        check_output(resolve_model_dir(model), "folder")
     predictor = Predictor.from_checkpoint(model, tta="none")  # temperature scaling is fitted on plain logits
     if not predictor.task.calibratable:
         raise ConfigError(f"calibrate fits a temperature to one softmax/sigmoid head; a {predictor.spec.task} model "

@@ -9,7 +9,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,18 +181,39 @@ class Predictor:
         n = len(records)
         outputs: dict[str, np.ndarray] = {"proba": np.full((n, len(self.class_names)), np.nan)}
         errors: list[str | None] = [None] * n
+        for start, chunk in self.iter_records(records, batch_size=batch_size, num_workers=num_workers):
+            stop = start + len(chunk.errors)
+            errors[start:stop] = chunk.errors
+            for key, value in chunk.outputs.items():
+                if key not in outputs or outputs[key].shape[1:] != value.shape[1:]:
+                    outputs[key] = np.full((n, *value.shape[1:]), np.nan)
+                outputs[key][start:stop] = value
+            if progress is not None:
+                progress(stop, n)
+        return BatchResult(outputs, errors)
+
+    def iter_records(
+        self, records: Sequence[Record], *, batch_size: int = 32, num_workers: int = 0
+    ) -> Iterator[tuple[int, BatchResult]]:
+        """Predict files batch by batch, in record order, holding one batch at a time (for archives of any size).
+
+        Yields:
+            ``(start, chunk)``: ``chunk`` holds the outputs and errors of ``records[start : start + len(chunk.errors)]``
+            (NaN rows for unreadable files); consecutive chunks follow each other.
+        """
         loader = make_loader(ImageDataset(records, self.preprocess), batch_size, num_workers=num_workers)
-        done = 0
+        start = 0
         for batch in loader:
+            rows = batch["index"].numpy() - start if "image" in batch else np.zeros(0, dtype=np.int64)
+            size = len(rows) + len(batch["skipped_index"])
+            outputs: dict[str, np.ndarray] = {"proba": np.full((size, len(self.class_names)), np.nan)}
+            errors: list[str | None] = [None] * size
             for index, message in zip(batch["skipped_index"], batch["skipped"], strict=True):
-                errors[index] = message
+                errors[index - start] = message
             if "image" in batch:
-                rows = batch["index"].numpy()
                 for key, value in self._forward(batch["image"]).items():
                     if key not in outputs or outputs[key].shape[1:] != value.shape[1:]:
-                        outputs[key] = np.full((n, *value.shape[1:]), np.nan)
+                        outputs[key] = np.full((size, *value.shape[1:]), np.nan)
                     outputs[key][rows] = value
-            if progress is not None:
-                done += len(batch["skipped_index"]) + (len(batch["index"]) if "image" in batch else 0)
-                progress(done, n)
-        return BatchResult(outputs, errors)
+            yield start, BatchResult(outputs, errors)
+            start += size
