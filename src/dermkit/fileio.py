@@ -106,8 +106,11 @@ def _probe(target: Path, folder: Path) -> None:
     os.close(fd)
     with contextlib.suppress(OSError):
         os.unlink(probe)
-    stats = os.statvfs(folder) if hasattr(os, "statvfs") else None
-    if stats is not None and stats.f_blocks and not stats.f_bavail:
+    if not hasattr(os, "statvfs"):
+        return
+    stats = os.statvfs(folder)
+    free = stats.f_bfree if os.geteuid() == 0 else stats.f_bavail  # root may use the blocks reserved for it
+    if stats.f_blocks and not free:  # pseudo file systems (/proc) report no blocks at all
         raise OutputPathError(f"{target}: cannot write in {folder} (no space left on the device)")
 
 
