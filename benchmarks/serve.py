@@ -8,8 +8,9 @@ The same model folder (random weights: speed does not depend on them) and the sa
    requests of one image each, from ``--clients`` concurrent HTTP clients (bounded), after a few warm-up requests.
 
 It prints requests/s, p50 and p99 latency and the ratio of the server's requests/s to the raw images/s at the same
-concurrency (what HTTP, multipart parsing and JSON cost), per backend.
-The ONNX backend's row is measured once dermkit has an ONNX predictor; until then it says it is skipped.
+concurrency (what HTTP, multipart parsing and JSON cost), per backend: the PyTorch model folder, then the same
+weights exported to ONNX (``dermkit export``) and served from the ``.onnx`` file (ONNX Runtime, no torch in the
+request path); its raw rate is the ``OnnxPredictor``'s.
 
     python benchmarks/serve.py                                  # resnet18 at 224 px, 4 clients, 200 requests
     python benchmarks/serve.py --model test_resnet --image-size 48 --resize 56 --requests 40   # a quick check
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import os
 import platform
 import socket
@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import httpx
@@ -38,7 +39,8 @@ import torch
 
 from dermkit.data.preprocess import Preprocess
 from dermkit.data.synthetic import render_lesion
-from dermkit.inference.predictor import Predictor
+from dermkit.inference.onnx_export import export_onnx
+from dermkit.inference.runtime import load_predictor
 from dermkit.models.artifact import Architecture, ModelSpec, save_model
 from dermkit.models.factory import create_model
 
@@ -64,7 +66,7 @@ def make_jpegs(count: int, size: int) -> list[bytes]:
     return images
 
 
-def raw_images_per_second(predictor: Predictor, jpegs: list[bytes], count: int, threads: int = 1) -> float:
+def raw_images_per_second(predictor: Any, jpegs: list[bytes], count: int, threads: int = 1) -> float:
     """``predict(bytes)`` calls of one image each from ``threads`` threads (the server's inference slots)."""
     for data in jpegs[:3]:
         predictor.predict(data)
@@ -150,15 +152,19 @@ def load(url: str, jpegs: list[bytes], requests: int, clients: int) -> tuple[flo
     return requests / wall, np.asarray(latencies)
 
 
-def onnx_backend(model_dir: Path) -> str | None:
-    """The slot for the ONNX backend: a served ``.onnx`` model's URL once dermkit has an ONNX predictor.
-
-    Returns:
-        Why the ONNX row is skipped, or None when it can be measured.
-    """
-    if importlib.util.find_spec("dermkit.inference.onnx") is None:
-        return "skipped: dermkit has no ONNX predictor yet (this row is measured once it lands)"
-    return "skipped: serving an exported .onnx model is not wired into this benchmark yet"
+def measure(model: Path, jpegs: list[bytes], args: argparse.Namespace, log: Path) -> tuple[str, ...]:
+    """One backend's row: raw predictor images/s (1 and ``--max-concurrency`` threads), then the served model's
+    requests/s, p50 and p99 latency and the ratio of requests/s to the raw rate at the server's concurrency."""
+    predictor = load_predictor(model)
+    count = max(args.requests // 2, 10)
+    raw_one = raw_images_per_second(predictor, jpegs, count)
+    raw = raw_images_per_second(predictor, jpegs, count, args.max_concurrency)
+    del predictor
+    with server(model, args.max_concurrency, log) as url:
+        load(url, jpegs, args.warmup, args.clients)
+        rate, latencies = load(url, jpegs, args.requests, args.clients)
+    p50, p99 = np.percentile(latencies, [50, 99]) * 1000
+    return f"{raw_one:.1f}", f"{raw:.1f}", f"{rate:.1f}", f"{p50:.1f}", f"{p99:.1f}", f"{rate / raw:.3f}"
 
 
 def main() -> None:
@@ -181,21 +187,13 @@ def main() -> None:
     jpegs = make_jpegs(args.images, args.source_size)
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = make_model(Path(tmp) / "model", args)
-        predictor = Predictor.from_checkpoint(model_dir)
-        count = max(args.requests // 2, 10)
-        raw_one = raw_images_per_second(predictor, jpegs, count)
-        raw = raw_images_per_second(predictor, jpegs, count, args.max_concurrency)
-        del predictor
+        onnx_file = export_onnx(model_dir, Path(tmp) / "model.onnx").path
         slots = args.max_concurrency
         columns = ("raw 1 thr", f"raw {slots} thr", "req/s", "p50 ms", "p99 ms", "ratio")
         print(f"{'backend':10s} " + " ".join(f"{name:>10s}" for name in columns))
-        with server(model_dir, args.max_concurrency, Path(tmp) / "server.log") as url:
-            load(url, jpegs, args.warmup, args.clients)
-            rate, latencies = load(url, jpegs, args.requests, args.clients)
-        p50, p99 = np.percentile(latencies, [50, 99]) * 1000
-        values = (f"{raw_one:.1f}", f"{raw:.1f}", f"{rate:.1f}", f"{p50:.1f}", f"{p99:.1f}", f"{rate / raw:.3f}")
-        print(f"{'pytorch':10s} " + " ".join(f"{value:>10s}" for value in values))
-        print(f"{'onnx':10s} {onnx_backend(model_dir)}")
+        for name, model in (("pytorch", model_dir), ("onnx", onnx_file)):
+            values = measure(model, jpegs, args, Path(tmp) / f"{name}.log")
+            print(f"{name:10s} " + " ".join(f"{value:>10s}" for value in values))
     print(f"ratio = server requests/s over loopback / raw predictor images/s with {slots} threads (the server's slots)")
 
 

@@ -217,6 +217,7 @@ class TrainerConfig(_Section):
     log_every_n_steps: int = Field(10, ge=1)
     deterministic: bool = False
     progress_bar: bool = True
+    skip_nonfinite: int = Field(0, ge=0)  # NaN/inf training losses skipped (with a warning each) before stopping
 
     @field_validator("precision", mode="before")
     @classmethod

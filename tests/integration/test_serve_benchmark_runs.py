@@ -18,5 +18,5 @@ def test_serve_benchmark_runs_and_prints_both_backends(tmp_path: Path) -> None:
     result = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines() if line.strip()}
-    assert len(rows["pytorch"]) == 6 and float(rows["pytorch"][-1]) > 0  # raw x2, req/s, p50, p99, ratio
-    assert rows["onnx"][0] in ("skipped:",) or len(rows["onnx"]) == 6
+    for backend in ("pytorch", "onnx"):  # raw x2, req/s, p50, p99, ratio: all measured
+        assert len(rows[backend]) == 6 and all(float(value) > 0 for value in rows[backend]), result.stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import sys
 
 import typer
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         status = app(args=argv, prog_name="dermkit", standalone_mode=False)
     except (DermkitError, RegistryError) as exc:
+        if getattr(exc, "every_process", False) and os.environ.get("LOCAL_RANK", "0") != "0":
+            return 2  # every DDP process raised the same error: the first one prints it
         for line in str(exc).splitlines() or [type(exc).__name__]:
             print(f"error: {line}", file=sys.stderr)
         return 1 if isinstance(exc, NothingReadableError) else 2

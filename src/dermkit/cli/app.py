@@ -58,6 +58,5 @@ def cv_table(result: object) -> Table:
     return table
 
 
-
 def _cell(value: float | None) -> str:
     return format_number(value, 4, missing="-")

@@ -13,6 +13,7 @@ from dermkit.data.split_manifests import split_dataset
 from dermkit.data.synthetic import long_tail_counts, make_synthetic_dataset
 from dermkit.data.synthetic_acne import make_synthetic_acne_dataset
 from dermkit.errors import DataError
+from dermkit.fileio import check_output
 from dermkit.progress import track
 
 SYNTH_TASKS = ("classify", "acne")
@@ -41,6 +42,7 @@ def synth(
 
     With --task acne: faces with 0-60 inflamed spots and manifest.csv of path,grade,count,patient_id,split.
     """
+    check_output(out, "folder")
     if task not in SYNTH_TASKS:
         raise DataError(f"unknown --task '{task}'; choose one of: {', '.join(SYNTH_TASKS)}")
     if task == "acne" and imbalance is not None:
@@ -95,6 +97,7 @@ def split(
     ),
 ) -> None:
     """Write stratified train/val/test CSV manifests; patients (--group-by) and identical files never straddle."""
+    check_output(out, "folder")
     reader = reader_options(None, options or ())
     table = read_dataset(data, **reader)
     with track(None, "hashing files", "files") as step:
@@ -141,6 +144,8 @@ def audit(
     files, duplicates and leakage across splits."""
     from dermkit.data.audit import audit_dataset
 
+    if out is not None:
+        check_output(out, "folder")
     table = read_dataset(data, **reader_options(None, options or ()))
     with track(None, "auditing", "files") as step:
         report = audit_dataset(table, near_duplicates=near and decode, max_distance=max_distance, decode=decode,

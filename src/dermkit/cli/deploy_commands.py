@@ -39,7 +39,7 @@ def explain(
 
 @app.command()
 def serve(
-    model: Path = typer.Argument(..., help="Run folder or model.json."),
+    model: Path = typer.Argument(..., help="Run folder, model.json or an exported .onnx file (then /explain is off)."),
     host: str = typer.Option("127.0.0.1", help="Address to bind; 0.0.0.0 exposes the server to the network."),
     port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
     token: str | None = typer.Option(
@@ -52,13 +52,14 @@ def serve(
     """Serve a model: REST API (/predict, /explain, /model, /health, /docs) and a web page at /."""
     import uvicorn
 
-    from dermkit.inference.predictor import Predictor
-    from dermkit.models.artifact import resolve_model_dir
+    from dermkit.inference.runtime import is_onnx, load_predictor  # an .onnx model serves without torch
+    from dermkit.models.spec import resolve_model_dir
     from dermkit.serve import create_app
 
-    predictor = Predictor.from_checkpoint(model)
+    predictor = load_predictor(model)
     limits = {"max_upload_mb": max_upload_mb, "max_concurrency": max_concurrency}
-    web = create_app(predictor, token=token, model_dir=resolve_model_dir(model), layer=layer, **limits)
+    folder = None if is_onnx(model) else resolve_model_dir(model)
+    web = create_app(predictor, token=token, model_dir=folder, layer=layer, **limits)
     if host not in LOOPBACK and not token:
         console.print(f"warning: serving on {host} without a token: anyone who reaches it can use the model")
     guard = ", token required" if token else ""

@@ -11,6 +11,7 @@ from dermkit.cli.app import READER_OPTIONS_HELP, app, console
 from dermkit.config import reader_options, split_reader_overrides
 from dermkit.data.inputs import collect_images
 from dermkit.errors import ConfigError, DataError, NothingReadableError
+from dermkit.fileio import check_output
 from dermkit.inference.shards import Shard, detect_shard, parse_shard
 from dermkit.progress import track
 from dermkit.tasks.spbl import choose_head
@@ -111,6 +112,7 @@ def evaluate(
     """Evaluate a model on labelled data: metrics.json, predictions.csv and a readable summary."""
     from dermkit.evaluation.pipeline import evaluate_to_folder
 
+    check_output(out, "folder")
     chosen = parse_shard(shard) if shard else detect_shard()
     kwargs = dict(split=split, batch_size=batch_size, num_workers=num_workers, tta=tta, bootstrap=bootstrap,
                   group_by=group_by, class_map=class_map, choose_threshold=choose_threshold, save=save, report=report,
@@ -196,13 +198,19 @@ def compare(
 
 
 def _predict_shards(
-    predictor: Predictor, records: list[Record], out: Path, shard: Shard, batch_size: int, num_workers: int
+    predictor: Predictor,
+    records: list[Record],
+    out: Path,
+    shard: Shard,
+    batch_size: int,
+    num_workers: int,
+    resume: bool,
 ) -> None:
     """One shard of a sharded predict (see :mod:`dermkit.inference.sharded`); rank 0 of a launched job merges."""
     from dermkit.inference.sharded import predict_sharded
 
     run = predict_sharded(predictor, records, out, shard, batch_size=batch_size, num_workers=num_workers,
-                          progress=track)  # fmt: skip
+                          progress=track, resume=resume)  # fmt: skip
     if run.merged is not None:
         _merged_lines(run.merged)
     elif shard.launcher is None:
@@ -234,8 +242,14 @@ def predict(
     merge: Path | None = typer.Option(
         None, help="Join the finished parts CSV.part-K-of-N into this CSV, in input order (after --shard runs)."
     ),
+    resume: bool = typer.Option(
+        False, help="Continue an interrupted run: keep the rows already in OUT (.partial) and predict only the rest."
+    ),
 ) -> None:
-    """Predict images; one CSV row per input, in order, with an error column for unreadable files."""
+    """Predict images; one CSV row per input, in order, with an error column for unreadable files.
+
+    Rows are written batch by batch to OUT.partial, renamed to OUT when all are done.
+    """
     from dermkit.inference.outputs import predict_to_csv
     from dermkit.inference.runtime import load_predictor  # an .onnx model loads without torch
 
@@ -248,6 +262,7 @@ def predict(
     if model is None or not inputs:
         raise ConfigError("predict needs a MODEL and at least one input (or --merge CSV to join a sharded predict)")
     chosen = parse_shard(shard) if shard else detect_shard()
+    check_output(chosen.part_path(out) if chosen.count > 1 else out, "file")
     paths, overrides = split_reader_overrides(str(item) for item in inputs)
     options = reader_options(None, overrides)
     if set(options) - {"path_column"}:
@@ -259,9 +274,11 @@ def predict(
     if not records:
         raise DataError(f"no images found in {', '.join(map(str, paths))}")
     if chosen.count > 1:
-        return _predict_shards(predictor, records, out, chosen, batch_size, num_workers)
+        return _predict_shards(predictor, records, out, chosen, batch_size, num_workers, resume)
     with track(len(records), "predicting", "images") as step:
-        summary = predict_to_csv(predictor, records, out, batch_size=batch_size, num_workers=num_workers, progress=step)
+        summary = predict_to_csv(
+            predictor, records, out, batch_size=batch_size, num_workers=num_workers, progress=step, resume=resume
+        )
     decision = predictor.spec.decision
     if predictor.threshold is not None:
         source = f" ({decision.threshold_source})" if decision.threshold_source else ""
@@ -270,6 +287,8 @@ def predict(
         console.print(f"calibrated: logits / {decision.temperature:.4g} (temperature scaling)")
     if predictor.tta:
         console.print(f"test-time augmentation: {predictor.tta} (probabilities averaged over its views)")
+    if summary.resumed:
+        console.print(f"resumed: kept {summary.resumed} rows of the interrupted run")
     console.print(f"predicted {summary.total - len(summary.errors)} of {summary.total} images -> {summary.path}")
     for error in summary.errors[:5]:
         console.print(f"  unreadable: {error}")

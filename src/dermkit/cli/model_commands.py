@@ -8,6 +8,7 @@ import typer
 
 from dermkit import config as config_module
 from dermkit.cli.app import app, console, cv_table, quiet_lightning
+from dermkit.fileio import check_output
 from dermkit.progress import shows_bars, track
 from dermkit.recipes import resolve_recipe
 from dermkit.reports.summary import format_summary
@@ -38,6 +39,7 @@ def train(
     quiet_lightning()
     run_config = config_module.load(resolve_recipe(config), [*_bar_overrides(), *(overrides or [])])
     out_dir = out or Path("runs") / (run_config.name or "run")
+    check_output(out_dir, "folder")  # before the data is read and the model built
     console.print(f"training {run_config.model.name} ({run_config.task_name}) on {run_config.data.root} -> {out_dir}")
     if run_config.trainer.progress_bar:
         result = run_training(run_config, out_dir, resume=resume, strict=strict, overwrite=overwrite)
@@ -53,6 +55,8 @@ def train(
     console.print(get_task(run_config.task_name).summary(result.val_metrics))
     if result.skipped:
         console.print(f"skipped {len(result.skipped)} unreadable images: {out_dir / 'skipped_images.txt'}")
+    if result.nonfinite_skipped:
+        console.print(f"skipped {result.nonfinite_skipped} training batches with a NaN/inf loss (skip_nonfinite)")
     console.print(f"model:       {out_dir / 'model.json'} (+ model.safetensors)")
     found = (path for path in (result.best_checkpoint, out_dir / "last.ckpt") if path.suffix == ".ckpt")
     checkpoints = [str(path) for path in found if path.exists()]
@@ -71,6 +75,7 @@ def demo(
     """Synthesise a dataset, train a small model on CPU, evaluate it and predict: the whole flow in minutes."""
     from dermkit.engine.demo import run_demo
 
+    check_output(out, "folder")
     quiet_lightning()
     result = run_demo(out, epochs=epochs, log=console.print, overrides=_bar_overrides())
     console.print("test split")
@@ -101,6 +106,7 @@ def cv(
     extra = [f"data.root={folds_from_files}"] if folds_from_files else []
     run_config = config_module.load(resolve_recipe(config), [*_bar_overrides(), *(overrides or []), *extra])
     out_dir = out or Path("runs") / f"{run_config.name or 'run'}_cv"
+    check_output(out_dir, "folder")  # before the folds are hashed and trained
     result = cross_validate(run_config, out_dir, folds=folds, repeats=repeats, test_fraction=test_fraction,
                             folds_from_files=folds_from_files is not None, overwrite=overwrite,
                             log_fn=console.print, progress=track)  # fmt: skip

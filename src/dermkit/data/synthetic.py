@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from dermkit.errors import DataError
-from dermkit.fileio import write_csv
+from dermkit.fileio import make_folder, write_bytes, write_csv
 
 IMAGE_FORMATS = ("jpg", "png")
 MANIFEST_NAME = "manifest.csv"
@@ -280,7 +280,7 @@ def make_synthetic_dataset(
     first_patient = 1
     for k, name in enumerate(names):
         folder = root / name
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folder(folder)
         patients = _patients(int(seed), k, int(counts[k]))
         for i, (patient, skin_type) in enumerate(patients):
             rng = np.random.default_rng([int(seed), k, i, _IMAGE_TAG])
@@ -289,7 +289,7 @@ def make_synthetic_dataset(
             if not ok:
                 raise DataError(f"{folder}: OpenCV could not encode a {ext} image")
             filename = f"{name}_{i:05d}.{ext}"
-            (folder / filename).write_bytes(encoded.tobytes())
+            write_bytes(folder / filename, encoded.tobytes())  # atomic: a full disk leaves no half image
             rows.append((f"{name}/{filename}", name, f"P{first_patient + patient:05d}", skin_type))
         first_patient += patients[-1][0] + 1
     manifest_path = write_csv(root / MANIFEST_NAME, MANIFEST_HEADER, rows) if manifest else None

@@ -23,7 +23,7 @@ from dermkit.engine.setup import read_training_table, training_data
 from dermkit.engine.train import train
 from dermkit.errors import ConfigError
 from dermkit.evaluation.evaluate import evaluate
-from dermkit.fileio import write_csv, write_json
+from dermkit.fileio import check_output, write_csv, write_json
 from dermkit.inference.predictor import Predictor
 from dermkit.progress import Reporter, silent
 from dermkit.reports.numbers import as_number
@@ -139,7 +139,7 @@ def cross_validate(
         log_fn: where progress lines go.
         progress: shows the duplicate search, the folds and each fold's evaluation (:mod:`dermkit.progress`).
     """
-    out_dir = Path(out_dir)
+    out_dir = check_output(out_dir, "folder")
     parts, source, protocol = _fold_tables(config, folds, repeats, test_fraction, folds_from_files, progress)
     names = get_task(config.task_name).headline()
     rows, fold_metrics = [], []

@@ -31,9 +31,9 @@ from dermkit.engine.checkpoint import AtomicCheckpointIO, ResumableCSVLogger, ch
 from dermkit.engine.lightning import TaskModule
 from dermkit.engine.ranks import RankCheck, check_launcher
 from dermkit.engine.setup import Components, TrainingData, build_components, load_training_data
-from dermkit.errors import ConfigError, OutputPathError
+from dermkit.errors import ConfigError, DermkitError
 from dermkit.evaluation import evaluate
-from dermkit.fileio import write_json, write_text
+from dermkit.fileio import check_output, is_refusal, make_folder, output_error, write_json, write_text
 from dermkit.inference.predictor import Predictor
 from dermkit.models.artifact import Architecture, Decision, ModelSpec, save_model, write_spec
 from dermkit.tasks import get_task
@@ -56,11 +56,11 @@ class TrainResult:
     best_epoch: int | None
     skipped: list[str] = field(default_factory=list)
     primary: bool = True
+    nonfinite_skipped: int = 0
 
 
 def _prepare_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> Path | None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputPathError(f"{out_dir}: is a file; --out takes a folder")
+    check_output(out_dir, "folder")  # a file in the way, a read-only or full disk: said now, not after training
     last = out_dir / "last.ckpt"
     if resume:
         if not last.is_file():
@@ -75,7 +75,7 @@ def _prepare_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> Path | Non
         for name in RUN_FILES:
             (out_dir / name).unlink(missing_ok=True)
         shutil.rmtree(out_dir / "logs", ignore_errors=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     return None
 
 
@@ -179,6 +179,7 @@ class Fitted:
     epochs_run: int
     skipped: list[str]
     primary: bool
+    nonfinite_skipped: int = 0
 
 
 def build_run(config: RunConfig, out_dir: Path, *, data: TrainingData | None = None, strict: bool = False) -> Run:
@@ -206,7 +207,13 @@ def build_run(config: RunConfig, out_dir: Path, *, data: TrainingData | None = N
     )
     val_set = ImageDataset(data.val.records, preprocess, targets=targets)
     val_loader = make_loader(val_set, d.eval_batch_size or d.batch_size, num_workers=d.num_workers)
-    module = TaskModule(parts.task, config.optim.model_dump(), config.sched.model_dump(), strict=strict)
+    module = TaskModule(
+        parts.task,
+        config.optim.model_dump(),
+        config.sched.model_dump(),
+        strict=strict,
+        skip_nonfinite=config.trainer.skip_nonfinite,
+    )
     return Run(config, out_dir, data, parts, preprocess, module, train_loader, val_loader)
 
 
@@ -223,11 +230,19 @@ def fit(run: Run, *, ckpt_path: Path | None = None, callbacks: Sequence[L.Callba
         # default_root_dir already holds config.yaml (and, on --resume, the checkpoints Lightning warns about)
         warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
         warnings.filterwarnings("ignore", message=".*treespec.*")
-        trainer.fit(run.module, run.train_loader, run.val_loader, ckpt_path=ckpt_path)
+        warnings.filterwarnings("ignore", message=".*`training_step` returned `None`.*")  # a skipped NaN batch
+        try:
+            trainer.fit(run.module, run.train_loader, run.val_loader, ckpt_path=ckpt_path)
+        except OSError as exc:  # the disk filled up or turned read-only under Lightning's logs or checkpoints
+            if isinstance(exc, DermkitError) or not is_refusal(exc):
+                raise
+            raise output_error(exc.filename or run.out_dir, exc) from None
     best_path = Path(best_cb.best_model_path) if best_cb.best_model_path else run.out_dir / "last.ckpt"
     score = float(best_cb.best_model_score) if best_cb.best_model_score is not None else None
     skipped = _skipped_on_every_process(list(run.module.skipped))
-    return Fitted(best_path, score, trainer.current_epoch, skipped, trainer.is_global_zero)
+    return Fitted(
+        best_path, score, trainer.current_epoch, skipped, trainer.is_global_zero, run.module.nonfinite.skipped
+    )
 
 
 def export(run: Run, fitted: Fitted) -> TrainResult:
@@ -258,7 +273,14 @@ def export(run: Run, fitted: Fitted) -> TrainResult:
     write_spec(out_dir, spec)
     if fitted.skipped:
         write_text(out_dir / "skipped_images.txt", "\n".join(fitted.skipped) + "\n")
-    return TrainResult(out_dir, fitted.best_path, val.metrics, meta.get("epoch"), fitted.skipped)
+    return TrainResult(
+        out_dir,
+        fitted.best_path,
+        val.metrics,
+        meta.get("epoch"),
+        fitted.skipped,
+        nonfinite_skipped=fitted.nonfinite_skipped,
+    )
 
 
 def _training_block(config: RunConfig, data: TrainingData, fitted: Fitted, best_epoch: int | None) -> dict:
@@ -277,6 +299,7 @@ def _training_block(config: RunConfig, data: TrainingData, fitted: Fitted, best_
         "best_score": fitted.best_score,
         "best_epoch": best_epoch,
         "epochs_run": fitted.epochs_run,
+        "nonfinite_skipped": fitted.nonfinite_skipped,
     }
 
 

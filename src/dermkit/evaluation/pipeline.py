@@ -12,12 +12,12 @@ from typing import Any
 from dermkit.config import reader_options
 from dermkit.data import read_dataset
 from dermkit.data.records import ImageTable
-from dermkit.errors import ConfigError, DataError, OutputPathError
+from dermkit.errors import ConfigError, DataError
 from dermkit.evaluation.calibration import CalibrationResult, fit_calibration
 from dermkit.evaluation.evaluate import Evaluation, evaluate, select_split
 from dermkit.evaluation.labels import parse_class_map
 from dermkit.evaluation.thresholds import parse_rule
-from dermkit.fileio import write_json
+from dermkit.fileio import check_output, write_json
 from dermkit.inference.runtime import BatchResult, is_onnx, load_predictor
 from dermkit.models.spec import ModelSpec, resolve_model_dir, write_spec
 from dermkit.progress import Reporter, silent
@@ -91,9 +91,9 @@ def evaluate_to_folder(
     ``result`` holds predictions of the chosen images made beforehand (a sharded evaluation's, see
     :mod:`dermkit.evaluation.sharded`) instead of predicting here.
     """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise OutputPathError(f"{out}: is a file; --out takes a folder")
+    out = check_output(out, "folder")
+    if (save or report) and not is_onnx(model):  # model.json (the threshold) and MODEL_CARD.md go into its folder
+        check_output(resolve_model_dir(model), "folder")
     if save and not choose_threshold:
         raise ConfigError("--save stores the threshold chosen by --choose-threshold (e.g. recall=0.999); none given")
     rule = parse_rule(choose_threshold) if choose_threshold else None
@@ -199,6 +199,8 @@ def calibrate_model(
     """
     if save and is_onnx(model):
         raise ConfigError(_READ_ONLY.format(model=model, what="calibrate (without --dry-run)"))
+    if save:  # the temperature goes into model.json
+        check_output(resolve_model_dir(model), "folder")
     predictor = load_predictor(model, tta="none")  # temperature scaling is fitted on plain logits
     if not predictor.task.calibratable:
         raise ConfigError(f"calibrate fits a temperature to one softmax/sigmoid head; a {predictor.spec.task} model "

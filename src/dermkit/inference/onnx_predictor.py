@@ -27,7 +27,15 @@ from dermkit.data.decode import load_image
 from dermkit.data.preprocess import Preprocess
 from dermkit.data.records import Record
 from dermkit.errors import ImageLoadError, ModelFileError
-from dermkit.inference.runtime import BatchResult, ImageInput, check_tta, fill_unread, numpy_views, store_rows
+from dermkit.inference.runtime import (
+    BatchResult,
+    ImageInput,
+    check_tta,
+    collect_chunks,
+    fill_unread,
+    numpy_views,
+    store_rows,
+)
 from dermkit.models.spec import ModelSpec, parse_spec
 from dermkit.tasks import get_task
 from dermkit.tasks.classify import decide, stored_threshold
@@ -189,21 +197,24 @@ class OnnxPredictor:
         Returns:
             The task's outputs and per-image errors, in record order (NaN rows for unreadable files).
         """
-        n = len(records)
-        outputs: dict[str, np.ndarray] = {}
-        errors: list[str | None] = [None] * n
-        done = 0
+        chunks = self.iter_records(records, batch_size=batch_size, num_workers=num_workers)
+        return collect_chunks(chunks, len(records), len(self.class_names), progress)
+
+    def iter_records(
+        self, records: Sequence[Record], *, batch_size: int = 32, num_workers: int = 0
+    ) -> Iterator[tuple[int, BatchResult]]:
+        """Predict files batch by batch, in record order, holding one batch at a time (as the PyTorch predictor's).
+
+        Yields:
+            ``(start, chunk)``: the outputs and errors of ``records[start : start + len(chunk.errors)]``.
+        """
         for start, items in self._decoded_batches(records, batch_size, num_workers):
-            rows = [start + i for i, item in enumerate(items) if not isinstance(item, str)]
-            for i, item in enumerate(items):
-                if isinstance(item, str):
-                    errors[start + i] = item
+            rows = [i for i, item in enumerate(items) if not isinstance(item, str)]
+            errors = [item if isinstance(item, str) else None for item in items]
+            outputs: dict[str, np.ndarray] = {}
             if rows:
-                store_rows(outputs, np.array(rows), self._forward(np.stack([items[r - start] for r in rows])), n)
-            done += len(items)
-            if progress is not None:
-                progress(done, n)
-        return BatchResult(fill_unread(outputs, n, len(self.class_names)), errors)
+                store_rows(outputs, np.array(rows), self._forward(np.stack([items[r] for r in rows])), len(items))
+            yield start, BatchResult(fill_unread(outputs, len(items), len(self.class_names)), errors)
 
     def _decode(self, record: Record) -> np.ndarray | str:
         """One record's network input (as in :class:`dermkit.data.dataset.ImageDataset`), or its one-line error."""

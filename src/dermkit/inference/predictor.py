@@ -9,7 +9,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,16 @@ from dermkit.data.dataset import ImageDataset, make_loader
 from dermkit.data.decode import load_image
 from dermkit.data.preprocess import Preprocess
 from dermkit.data.records import Record
-from dermkit.inference.runtime import TTA_MODES, BatchResult, ImageInput, check_tta, fill_unread, is_onnx, store_rows
+from dermkit.inference.runtime import (
+    TTA_MODES,
+    BatchResult,
+    ImageInput,
+    check_tta,
+    collect_chunks,
+    fill_unread,
+    is_onnx,
+    store_rows,
+)
 from dermkit.models.artifact import ModelSpec, load_model
 from dermkit.tasks import Prediction, get_task
 from dermkit.tasks.classify import decide, stored_threshold
@@ -157,17 +166,28 @@ class Predictor:
         Returns:
             The task's outputs and per-image errors, in record order (NaN rows for unreadable files).
         """
-        n = len(records)
-        outputs: dict[str, np.ndarray] = {}
-        errors: list[str | None] = [None] * n
+        chunks = self.iter_records(records, batch_size=batch_size, num_workers=num_workers)
+        return collect_chunks(chunks, len(records), len(self.class_names), progress)
+
+    def iter_records(
+        self, records: Sequence[Record], *, batch_size: int = 32, num_workers: int = 0
+    ) -> Iterator[tuple[int, BatchResult]]:
+        """Predict files batch by batch, in record order, holding one batch at a time (for archives of any size).
+
+        Yields:
+            ``(start, chunk)``: ``chunk`` holds the outputs and errors of ``records[start : start + len(chunk.errors)]``
+            (NaN rows for unreadable files); consecutive chunks follow each other.
+        """
         loader = make_loader(ImageDataset(records, self.preprocess), batch_size, num_workers=num_workers)
-        done = 0
+        start = 0
         for batch in loader:
+            rows = batch["index"].numpy() - start if "image" in batch else np.zeros(0, dtype=np.int64)
+            size = len(rows) + len(batch["skipped_index"])
+            outputs: dict[str, np.ndarray] = {}
+            errors: list[str | None] = [None] * size
             for index, message in zip(batch["skipped_index"], batch["skipped"], strict=True):
-                errors[index] = message
+                errors[index - start] = message
             if "image" in batch:
-                store_rows(outputs, batch["index"].numpy(), self._forward(batch["image"]), n)
-            if progress is not None:
-                done += len(batch["skipped_index"]) + (len(batch["index"]) if "image" in batch else 0)
-                progress(done, n)
-        return BatchResult(fill_unread(outputs, n, len(self.class_names)), errors)
+                store_rows(outputs, rows, self._forward(batch["image"]), size)
+            yield start, BatchResult(fill_unread(outputs, size, len(self.class_names)), errors)
+            start += size

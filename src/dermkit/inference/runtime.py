@@ -8,7 +8,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +92,23 @@ def store_rows(outputs: dict[str, np.ndarray], rows: np.ndarray, values: Mapping
 def fill_unread(outputs: dict[str, np.ndarray], n: int, num_classes: int) -> dict[str, np.ndarray]:
     """``outputs``, or, when no image was readable, the class probabilities (N, C) all NaN."""
     return outputs if outputs else {"proba": np.full((n, num_classes), np.nan)}
+
+
+def collect_chunks(
+    chunks: Iterable[tuple[int, BatchResult]], n: int, num_classes: int, progress: Callable[[int, int], None] | None
+) -> BatchResult:
+    """Join the ``(start, chunk)`` pairs of a predictor's ``iter_records`` into one N-row result, calling
+    ``progress(done, n)`` after each chunk."""
+    outputs: dict[str, np.ndarray] = {}
+    errors: list[str | None] = [None] * n
+    for start, chunk in chunks:
+        stop = start + len(chunk.errors)
+        errors[start:stop] = chunk.errors
+        if chunk.readable.any():
+            store_rows(outputs, np.arange(start, stop), chunk.outputs, n)
+        if progress is not None:
+            progress(stop, n)
+    return BatchResult(fill_unread(outputs, n, num_classes), errors)
 
 
 def is_onnx(path: str | Path) -> bool:

@@ -57,6 +57,7 @@ def predict_part(
     batch_size: int = 32,
     num_workers: int = 0,
     progress: Reporter = silent,
+    resume: bool = False,
 ) -> PredictSummary:
     """Predict the records of ``shard`` into ``<out>.part-K-of-N`` (then its ``.json``, marking it complete).
 
@@ -69,12 +70,14 @@ def predict_part(
         batch_size: images per forward pass.
         num_workers: decoding processes.
         progress: shows this shard's progress (described with its rank).
+        resume: keep the rows an interrupted run of this shard wrote (see :func:`predict_to_csv`).
     """
     indices = shard.indices(len(records), layout)
     part = shard.part_path(out)
     mine = [records[i] for i in indices]
     with progress(len(mine), f"predicting ({shard.label})" if shard.label else "predicting", "images") as step:
-        summary = predict_to_csv(predictor, mine, part, batch_size=batch_size, num_workers=num_workers, progress=step)
+        summary = predict_to_csv(predictor, mine, part, batch_size=batch_size, num_workers=num_workers,
+                                 progress=step, resume=resume)  # fmt: skip
     done = len(mine) - len(summary.errors)
     log.info("%s: predicted %d of %d images -> %s", shard.label or "predict", done, len(mine), summary.path)
     finished = {"shard": shard.index, "shards": shard.count, "layout": layout, "inputs": len(records)}
@@ -93,6 +96,7 @@ def predict_sharded(
     batch_size: int = 32,
     num_workers: int = 0,
     progress: Reporter = silent,
+    resume: bool = False,
 ) -> ShardedPredict:
     """Predict this process's shard (:func:`predict_part`); under a launcher wait for every rank, and on rank 0 merge
     the parts into ``out`` (:func:`merge_parts`). A rank that fails makes every rank fail with its message, instead
@@ -100,7 +104,8 @@ def predict_sharded(
 
     Shards given by hand only write their part: ``dermkit predict --merge OUT`` joins them once all have finished.
     """
-    options = {"layout": layout, "batch_size": batch_size, "num_workers": num_workers, "progress": progress}
+    options = {"layout": layout, "batch_size": batch_size, "num_workers": num_workers, "progress": progress,
+               "resume": resume}  # fmt: skip
     with joined(shard) as group:
         part = on_every_rank(group, lambda: predict_part(predictor, records, out, shard, **options))
         merged = merge_parts(out, shard.count) if group.joined and shard.index == 0 else None
