@@ -45,8 +45,10 @@ _REFUSAL_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 1 no image readable, 2 user or usage error, 130 interrupted)."""
     _configure_logging()
+    finished = False
     try:
         status = app(args=argv, prog_name="dermkit", standalone_mode=False)
+        finished = True
     except (DermkitError, RegistryError) as exc:
         if getattr(exc, "every_process", False) and os.environ.get("LOCAL_RANK", "0") != "0":
             return 2  # every DDP process raised the same error: the first one prints it
@@ -73,7 +75,23 @@ def main(argv: list[str] | None = None) -> int:
             exc.show()
             return exc.exit_code
         raise
+    finally:
+        _leave_process_group(finished)
     return status if isinstance(status, int) else 0  # click returns typer.Exit's code when not standalone
+
+
+def _leave_process_group(finished: bool) -> None:
+    """End a DDP process's part cleanly: wait for the others (rank 0 exports after training), then destroy the
+    process group. A process that exits with the group alive can abort at interpreter shutdown (gloo's worker threads
+    still hold tensors), failing the launcher's job. torch is not imported for this: only if a command loaded it."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return
+    try:
+        if finished:  # after an error another process may never arrive
+            dist.barrier()
+    finally:
+        dist.destroy_process_group()
 
 
 __all__ = ["app", "main"]
