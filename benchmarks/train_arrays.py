@@ -121,7 +121,11 @@ def main() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        npz = args.data.expanduser().resolve() if args.data else synthetic_npz(out / "arrays.npz", args.images)
+        if args.data:  # a link, so that the reader's PNG and array cache goes here, not beside the user's file
+            npz = out / args.data.name
+            npz.symlink_to(args.data.expanduser().resolve())
+        else:
+            npz = synthetic_npz(out / "arrays.npz", args.images)
         with np.load(npz) as data:
             args.images = min(args.images, len(data["train_labels"]))
         plain, ours = [], []

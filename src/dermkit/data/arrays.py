@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import IO
@@ -129,12 +128,6 @@ class ArrayStore:
             return np.array(self.array[row])
         height, width = self.shapes[row]
         return np.array(self.array[self.offsets[row] : self.offsets[row + 1]]).reshape(height, width, 3)
-
-    def batch(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Rows of a uniform store as one (B, H, W, 3) array (one read of the memory map)."""
-        if not self.uniform:
-            raise ValueError(f"{self.path}: images differ in shape; read them one by one")
-        return self.array[np.asarray(rows, dtype=np.int64)]
 
 
 _OPEN: dict[str, tuple[tuple[int, int], ArrayStore]] = {}

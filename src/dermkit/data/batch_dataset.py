@@ -28,6 +28,8 @@ from dermkit.errors import ImageLoadError
 #: A dataset whose stores take more than this share of the machine's memory is not "in memory" (its pages come and
 #: go), so loading it in worker processes pays.
 IN_MEMORY_SHARE = 0.25
+#: A store whose images need resizing is resized once and kept in memory up to this many bytes.
+RESIZED_IN_MEMORY = 512 * 2**20
 
 
 class BatchArrayDataset(Dataset):
@@ -65,35 +67,41 @@ class BatchArrayDataset(Dataset):
         return self.__getitems__([index])
 
     @cached_property
-    def _ready_stores(self) -> set[str]:
-        """Stores whose images all have one shape that the preprocessing's resize leaves as it is."""
-        ready = set()
-        for file in {record.pixels[0] for record in self.records if record.pixels}:
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """Per store, its images at the preprocessing's resize as one (N, H, W, 3) array: the memory map itself when
+        they already have that size, else a copy resized once and held in memory when it stays under
+        :data:`RESIZED_IN_MEMORY` bytes (MedMNIST's 28-px arrays trained at 32 px). Stores of mixed shapes, and
+        larger ones needing a resize, are read image by image."""
+        arrays = {}
+        for file in sorted({record.pixels[0] for record in self.records if record.pixels}):
             try:
                 store = open_store(file)
             except (OSError, ValueError):
                 continue
-            if store.uniform and len(store) and self._resize_keeps(tuple(store.array.shape[1:3])):
-                ready.add(file)
-        return ready
-
-    def _resize_keeps(self, shape: tuple[int, int]) -> bool:
-        return self.preprocess.resize_image(np.zeros((*shape, 3), np.uint8)).shape[:2] == shape
+            if not store.uniform or not len(store):
+                continue
+            shape = tuple(store.array.shape[1:3])
+            target = self.preprocess.resize_image(np.zeros((*shape, 3), np.uint8)).shape
+            if target[:2] == shape:
+                arrays[file] = store.array
+            elif len(store) * int(np.prod(target)) <= RESIZED_IN_MEMORY:
+                arrays[file] = np.stack([self.preprocess.resize_image(np.asarray(image)) for image in store.array])
+        return arrays
 
     @property
     def in_memory(self) -> bool:
-        """Whether every image is a ready row of stores that fit comfortably in memory (then workers cost more than
+        """Whether every image is a row of an array that fits comfortably in memory (then workers cost more than
         they save: a batch is one read and a few array operations)."""
-        if not self.records or any(r.pixels is None or r.pixels[0] not in self._ready_stores for r in self.records):
+        if not self.records or any(r.pixels is None or r.pixels[0] not in self._arrays for r in self.records):
             return False
-        total = sum(open_store(file).nbytes for file in self._ready_stores)
+        total = sum(array.nbytes for array in self._arrays.values())
         return total <= IN_MEMORY_SHARE * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
     def _images(self, indices: Sequence[int]) -> tuple[np.ndarray | list[np.ndarray], list[int], list[tuple]]:
         """The resized uint8 images of ``indices`` that could be read, their positions, and (position, error)."""
         records = [self.records[i] for i in indices]
         files = {record.pixels[0] if record.pixels else None for record in records}
-        if files <= self._ready_stores and len({open_store(f).array.shape[1:] for f in files}) == 1:  # type: ignore
+        if files <= self._arrays.keys() and len({self._arrays[f].shape[1:] for f in files}) == 1:  # type: ignore
             return self._gather(records, files), list(range(len(records))), []  # type: ignore[arg-type]
         images, good, bad = [], [], []
         for position, record in enumerate(records):
@@ -104,15 +112,14 @@ class BatchArrayDataset(Dataset):
                 bad.append((position, str(exc)))
         return images, good, bad
 
-    @staticmethod
-    def _gather(records: list[Record], files: set[str]) -> np.ndarray:
-        """Rows of same-shaped stores as one (B, H, W, 3) array: one fancy index per store."""
+    def _gather(self, records: list[Record], files: set[str]) -> np.ndarray:
+        """Rows of same-shaped arrays as one (B, H, W, 3) array: one fancy index per array."""
         if len(files) == 1:
-            return open_store(records[0].pixels[0]).batch([r.pixels[1] for r in records])  # type: ignore[index]
-        out = np.empty((len(records), *open_store(next(iter(files))).array.shape[1:]), dtype=np.uint8)
+            return self._arrays[next(iter(files))][np.array([r.pixels[1] for r in records])]  # type: ignore[index]
+        out = np.empty((len(records), *self._arrays[next(iter(files))].shape[1:]), dtype=np.uint8)
         for file in files:
             positions = [i for i, record in enumerate(records) if record.pixels[0] == file]  # type: ignore[index]
-            out[positions] = open_store(file).batch([records[i].pixels[1] for i in positions])  # type: ignore[index]
+            out[positions] = self._arrays[file][np.array([records[i].pixels[1] for i in positions])]  # type: ignore
         return out
 
     def _reseed_in_worker(self) -> None:
