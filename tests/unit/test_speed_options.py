@@ -66,3 +66,19 @@ def test_a_run_loads_batches_from_arrays_when_cached_and_per_image_otherwise(
         batch = next(iter(run.val_loader))
         reference = ImageDataset(run.data.val.records[:16], run.preprocess)
         assert np.array_equal(batch["image"].numpy(), torch.stack([i["image"] for i in reference]).numpy())
+
+
+def test_ema_weights_are_validated_checkpointed_and_exported(tmp_path: Path, synth_dir: Path) -> None:
+    from safetensors.torch import load_file
+
+    from dermkit.engine.train import train
+
+    ema = ["trainer.max_epochs=2", "trainer.limit_train_batches=2", "trainer.ema_decay=0.5"]
+    overrides = [f"data.root={synth_dir}", *TINY, *ema]
+    result = train(config.load(resolve_recipe("demo"), overrides), tmp_path / "run")
+    checkpoint = torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)
+    averaged, live = checkpoint["state_dict"], checkpoint["current_model_state"]  # Lightning's EMA callback
+    exported = load_file(tmp_path / "run" / "model.safetensors")
+    name = next(key for key in exported if key.endswith("weight") and exported[key].ndim == 4)
+    assert torch.equal(exported[name], averaged[f"task.model.{name}"].contiguous())
+    assert not torch.equal(exported[name], live[f"task.model.{name}"].contiguous())
