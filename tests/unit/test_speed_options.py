@@ -82,3 +82,13 @@ def test_ema_weights_are_validated_checkpointed_and_exported(tmp_path: Path, syn
     name = next(key for key in exported if key.endswith("weight") and exported[key].ndim == 4)
     assert torch.equal(exported[name], averaged[f"task.model.{name}"].contiguous())
     assert not torch.equal(exported[name], live[f"task.model.{name}"].contiguous())
+
+
+def test_last_checkpoint_is_a_link_to_the_best_written_at_the_same_step(tmp_path: Path, synth_dir: Path) -> None:
+    from dermkit.engine.train import train
+
+    overrides = [f"data.root={synth_dir}", *TINY, "trainer.max_epochs=1", "trainer.limit_train_batches=2"]
+    train(config.load(resolve_recipe("demo"), overrides), tmp_path / "run")  # one epoch: its score is the best
+    best, last = tmp_path / "run" / "best.ckpt", tmp_path / "run" / "last.ckpt"
+    assert best.samefile(last) and best.stat().st_nlink == 2  # one file written, not two
+    assert torch.load(last, weights_only=True)["epoch"] == 0

@@ -24,7 +24,13 @@ from torch import distributed as dist
 from dermkit.config import RunConfig, dump
 from dermkit.data.cache_auto import cached_tables
 from dermkit.data.preprocess import Preprocess
-from dermkit.engine.checkpoint import AtomicCheckpointIO, ResumableCSVLogger, checkpoint_step, load_task_state
+from dermkit.engine.checkpoint import (
+    AtomicCheckpointIO,
+    LastCheckpoint,
+    ResumableCSVLogger,
+    checkpoint_step,
+    load_task_state,
+)
 from dermkit.engine.lightning import TaskModule
 from dermkit.engine.setup import Components, TrainingData, build_components, load_training_data, make_loaders
 from dermkit.errors import ConfigError, OutputPathError
@@ -92,7 +98,7 @@ def _callbacks(config: RunConfig, out_dir: Path, monitors: list[str]) -> tuple[M
     )
     # Lightning's save_last only writes when a top-k checkpoint was saved, so last.ckpt would stay at the best
     # epoch once the monitored value stops improving; --resume needs the latest epoch every time.
-    last = ModelCheckpoint(dirpath=out_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False)
+    last = LastCheckpoint(best, dirpath=out_dir, filename="last", save_top_k=1, enable_version_counter=False)
     callbacks: list[Any] = [best, last, LearningRateMonitor(logging_interval="epoch")]
     if trainer_cfg.early_stopping_patience:
         callbacks.append(EarlyStopping(trainer_cfg.monitor, patience=trainer_cfg.early_stopping_patience, mode=mode))
