@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dermkit.config_text import deep_merge, parse_overrides, read_yaml_mapping
 from dermkit.errors import ConfigError, DermkitError
+from dermkit.metrics.names import lower_is_better
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -71,6 +72,7 @@ class DataConfig(ReaderOptions):
     root: str | None = None
     image_size: int = Field(224, ge=8)
     resize: int | None = Field(None, ge=8)
+    train_resize: int | None = Field(None, ge=8)
     resize_mode: Literal["shorter", "square", "pad_square"] = "shorter"
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
@@ -98,10 +100,17 @@ class DataConfig(ReaderOptions):
             raise ValueError(f"unknown sampler '{name}'; choose one of: {', '.join(SAMPLERS.names())}")
         return name
 
+    @property
+    def resolved_train_resize(self) -> int:
+        """The resize before the training crop: ``train_resize`` or, when unset, the evaluation resize."""
+        return self.train_resize if self.train_resize is not None else self.resolved_resize
+
     @model_validator(mode="after")
     def _resize_covers_crop(self) -> DataConfig:
         if self.resolved_resize < self.image_size:
             raise ValueError(f"data.resize ({self.resolved_resize}) must be >= data.image_size ({self.image_size})")
+        if self.resolved_train_resize < self.image_size:
+            raise ValueError(f"data.train_resize ({self.train_resize}) must be >= data.image_size ({self.image_size})")
         return self
 
 
@@ -194,7 +203,9 @@ class TrainerConfig(_Section):
     max_epochs: int = Field(10, ge=1)
     accelerator: str = "auto"
     devices: int | str | list[int] = 1
+    num_nodes: int = Field(1, ge=1)  # machines; devices are per machine (torchrun --nnodes, #SBATCH --nodes)
     strategy: str = "auto"
+    sync_batchnorm: bool = False  # batch-norm statistics over every process's batch (small per-GPU batches)
     precision: str = "32"
     monitor: str = "val/loss"
     monitor_mode: Literal["min", "max"] | None = None
@@ -211,6 +222,7 @@ class TrainerConfig(_Section):
     compile: bool = False  # torch.compile the task (a C++ compiler on CPU; minutes of compiling before step one)
     benchmark: bool = True  # cudnn.benchmark: pick the fastest convolution algorithms (GPU; off when deterministic)
     ema_decay: float | None = Field(None, gt=0.0, lt=1.0)  # keep an exponential moving average of the weights
+    skip_nonfinite: int = Field(0, ge=0)  # NaN/inf training losses skipped (with a warning each) before stopping
 
     @field_validator("precision", mode="before")
     @classmethod
@@ -222,7 +234,7 @@ class TrainerConfig(_Section):
         """``min`` for losses and errors, ``max`` for everything else, unless set."""
         if self.monitor_mode is not None:
             return self.monitor_mode
-        return "min" if any(word in self.monitor for word in ("loss", "error", "mae", "rmse", "ece")) else "max"
+        return "min" if lower_is_better(self.monitor) else "max"
 
 
 class RunConfig(_Section):

@@ -28,3 +28,20 @@ def test_bootstrap_benchmark_checks_both_paths_agree_and_prints_the_speed_up(tmp
     result = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "intervals equal on both paths" in result.stdout and "speed-up (copying / weighted)" in result.stdout
+
+
+def test_acne_benchmark_runs_both_recipes_and_prints_the_table(tmp_path: Path) -> None:
+    args = [sys.executable, str(BENCHMARKS / "acne.py"), "--n", "40", "--epochs", "1", "--out", str(tmp_path / "b")]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for row in ("constant", "acne04_ldl", "acne04_lds"):
+        assert row in result.stdout
+
+
+def test_scaleout_benchmark_runs_one_and_two_processes_and_prints_the_ratios(tmp_path: Path) -> None:
+    tiny = ["--model", "test_resnet", "--images", "24", "--image-size", "48", "--batch-size", "8", "--epochs", "1"]
+    args = [sys.executable, str(BENCHMARKS / "scaleout.py"), *tiny, "--repeats", "1", "--timeout", "600"]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=1800, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for line in ("| train, epoch 1 |", "| sharded predict |", "ratio 2 / 1", "identical to one process's: True"):
+        assert line in result.stdout

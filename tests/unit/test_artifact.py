@@ -107,7 +107,7 @@ def test_small_image_stem_is_recorded_and_rebuilt(tmp_path: Path, name: str) -> 
 def test_write_spec_rewrites_decision_and_keeps_weights(saved: tuple, tmp_path: Path) -> None:
     directory = copy_model(saved[0], tmp_path / "copy")
     spec = read_spec(directory)
-    spec.decision.threshold = 0.3
+    spec = spec.model_copy(update={"decision": spec.decision.model_copy(update={"threshold": 0.3})})
     write_spec(directory, spec)
     _, reread = load_model(directory)
     assert reread.decision.threshold == 0.3

@@ -19,7 +19,7 @@ from dermkit.errors import DataError
 
 CONTRACT_KEYS = {
     "source", "n_images", "class_names", "splits", "imbalance_ratio", "sizes", "modes", "formats",
-    "unreadable", "exact_duplicates", "near_duplicates", "patients_across_splits", "leakage",
+    "unreadable", "exact_duplicates", "near_duplicates", "patients_across_splits", "leakage", "shots",
 }  # fmt: skip
 
 

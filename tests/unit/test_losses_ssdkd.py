@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from dermkit.losses.ssdkd import (
     SSDKD_PARTS,
     ProjectionHead,
+    SSContrastiveLoss,
     SSDKDLoss,
     keep_by_rank,
     rank_errors,
@@ -228,3 +229,12 @@ def test_bad_arguments_raise_one_line(call, message: str) -> None:
     with pytest.raises(ValueError, match=message) as info:
         call()
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_ss_contrastive_module_equals_the_function(reduction: str) -> None:
+    generator = torch.Generator().manual_seed(4)
+    rotated, plain = torch.randn(6, 5, generator=generator), torch.randn(2, 5, generator=generator)
+    module = SSContrastiveLoss(reduction)(rotated, plain)
+    torch.testing.assert_close(module, ss_contrastive_loss(rotated, plain, reduction))
+    assert module.shape == ((6,) if reduction == "none" else ())

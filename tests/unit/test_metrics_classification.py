@@ -11,8 +11,9 @@ import pytest
 from imblearn import metrics as imb
 from sklearn import metrics as skm
 
-from dermkit.metrics.classification import classification_metrics, format_summary
+from dermkit.metrics.classification import classification_metrics
 from dermkit.metrics.functional import MetricInputError, UndefinedMetricWarning
+from dermkit.reports.summary import format_summary
 
 NAMES3 = ["melanoma", "nevus", "seborrheic_keratosis"]
 NAMES2 = ["benign", "malignant"]
@@ -46,7 +47,7 @@ def test_multiclass_matches_references(seed: int) -> None:
     y, p = make_data(seed, 3)
     yp = p.argmax(axis=1)
     m = classification_metrics(y, p, NAMES3)
-    assert set(m) == TOP_KEYS | {"top2_accuracy", "quadratic_kappa"}
+    assert set(m) == TOP_KEYS | {"top2_accuracy", "quadratic_kappa", "g_mean_spbl", "weighted_pr_harmonic"}
     assert m["n"] == len(y) and m["threshold"] is None and m["undefined"] == []
     assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, yp))
     assert m["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, yp))

@@ -6,13 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from sklearn.metrics import precision_recall_curve
 
 from dermkit.metrics.functional import MetricInputError, UndefinedMetricWarning
 from dermkit.metrics.operating_point import (
     operating_points,
     precision_at_recall,
-    precision_at_recall_first_drop,
     specificity_at_sensitivity,
     youden_threshold,
 )
@@ -41,13 +39,6 @@ def brute_force(y: np.ndarray, s: np.ndarray, level: float, objective: str) -> t
         if rec >= level:
             best = max(best, (prec if objective == "precision" else spec, thr))
     return best
-
-
-def original_notebook_rule(y: np.ndarray, s: np.ndarray, min_recall: float) -> tuple[float, float, float]:
-    """Direct transcription of the skin_classifier notebook."""
-    precision, recall, thresholds = precision_recall_curve(y, s)
-    op = np.argmin(recall > min_recall)
-    return precision[op], thresholds[op], recall[op]
 
 
 @pytest.mark.parametrize("ties", [False, True])
@@ -85,52 +76,18 @@ def test_full_recall_gives_lowest_positive_score() -> None:
     assert sens == 1.0 and thr2 == thr and spec == rates(y, s, thr)[2]
 
 
-def test_first_drop_hand_example() -> None:
+def test_precision_at_recall_hand_example() -> None:
     # thresholds 0.1..0.9; recall 1, 1, .8, .8, .6, .4, .4, .2, 0; precision 5/9, 5/8, 4/7, 4/6, 3/5, 2/4, 2/3, 1/2, 0
     s = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
     y = np.array([0, 1, 0, 1, 1, 0, 1, 1, 0])
-    assert precision_at_recall_first_drop(y, s, 0.7) == pytest.approx((0.6, 0.5, 0.6))
     assert precision_at_recall(y, s, 0.7) == pytest.approx((4 / 6, 0.4, 0.8))
     assert precision_at_recall(y, s, 0.3) == pytest.approx((2 / 3, 0.7, 0.4))  # tie 4/6 = 2/3 -> higher threshold
-    for level in (0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0):
-        assert precision_at_recall_first_drop(y, s, level) == pytest.approx(original_notebook_rule(y, s, level))
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_clean_dominates_first_drop_without_ties(seed: int) -> None:
-    y, s = make_scores(seed)
-    for level in LEVELS[1:]:  # level 0 sends the original rule past the end (see test_first_drop_past_the_end)
-        clean = precision_at_recall(y, s, level)
-        drop = precision_at_recall_first_drop(y, s, level)
-        assert drop == pytest.approx(original_notebook_rule(y, s, level))
-        assert clean.precision >= drop.precision
-        assert clean.recall >= level >= drop.recall
-
-
-def test_first_drop_is_optimistic_with_mixed_ties() -> None:
-    # the group at 0.5 holds 1 positive and 5 negatives: the first drop jumps to precision 1 at recall 1/3
-    s = np.array([0.1, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.8])
-    y = np.array([1, 1, 0, 0, 0, 0, 0, 1])
-    drop = precision_at_recall_first_drop(y, s, 0.5)
-    clean = precision_at_recall(y, s, 0.5)
-    assert drop == pytest.approx((1.0, 0.8, 1 / 3))
-    assert clean == pytest.approx((3 / 8, 0.1, 1.0))
-
-
-def test_first_drop_past_the_end() -> None:
-    s = np.array([0.1, 0.2, 0.9])
-    y = np.array([0, 1, 1])
-    with pytest.raises(IndexError):  # every threshold has recall > 0: the original indexes past the thresholds
-        original_notebook_rule(y, s, 0.0)
-    assert precision_at_recall_first_drop(y, s, 0.0) == (1.0, float("inf"), 0.0)
 
 
 def test_degenerate_labels() -> None:
     s = np.array([0.2, 0.4, 0.6])
     with pytest.warns(UndefinedMetricWarning):
         assert all(np.isnan(precision_at_recall(np.zeros(3, int), s, 0.9)))
-    with pytest.warns(UndefinedMetricWarning):
-        assert all(np.isnan(precision_at_recall_first_drop(np.zeros(3, int), s, 0.9)))
     with pytest.warns(UndefinedMetricWarning):
         assert all(np.isnan(specificity_at_sensitivity(np.ones(3, int), s, 0.9)))
     with pytest.warns(UndefinedMetricWarning):

@@ -91,10 +91,26 @@ def test_stored_threshold_and_temperature_are_applied(trained_run: Path, tmp_pat
     image = synth_dir / "benign" / "benign_00002.jpg"
     base = Predictor.from_checkpoint(copy).predict(image)
     spec = read_spec(copy)
-    spec.decision.threshold = 0.0
-    spec.decision.temperature = 4.0
+    spec = spec.model_copy(update={"decision": spec.decision.model_copy(update={"threshold": 0.0, "temperature": 4.0})})
     write_spec(copy, spec)
     changed = Predictor.from_checkpoint(copy).predict(image)
     assert changed.label == "malignant"  # threshold 0: everything is the positive class
     assert abs(changed.probabilities["benign"] - 0.5) < abs(base.probabilities["benign"] - 0.5)  # softer
     assert json.loads((copy / "model.json").read_text())["decision"]["temperature"] == 4.0
+
+
+def test_decision_changes_make_a_new_predictor_and_leave_the_old_one(trained_run: Path, synth_dir: Path) -> None:
+    from dermkit.data import read_dataset
+    from dermkit.evaluation import evaluate
+    from dermkit.evaluation.thresholds import parse_rule
+
+    predictor = Predictor.from_checkpoint(trained_run)
+    before = predictor.spec.decision.model_dump()
+    strict = predictor.with_decision(threshold=0.0)
+    assert strict.spec.decision.threshold == 0.0 and strict.model is predictor.model
+    with pytest.raises(ValueError, match="frozen"):
+        predictor.spec.decision.threshold = 0.2  # type: ignore[misc]
+    table = read_dataset(synth_dir / "manifest.csv")
+    evaluation = evaluate(predictor, table, choose_threshold=parse_rule("recall=0.9"))
+    assert evaluation.spec.decision.threshold_source.startswith("recall>=0.9")
+    assert predictor.spec.decision.model_dump() == before  # the evaluated predictor kept its own rule

@@ -69,3 +69,18 @@ def test_unknown_preset_lists_choices() -> None:
         make("heavy")
     for name in PRESETS.names():
         assert name in str(info.value)
+
+
+def test_hflip_gives_the_centre_crop_or_its_mirror(resized: np.ndarray) -> None:
+    transform = make("hflip")
+    transform.pipeline.set_random_seed(0)
+    plain = PRE.normalize(PRE.center_crop(resized))
+    seen = set()
+    for _ in range(12):
+        out = transform(resized)
+        if np.allclose(out, plain, atol=1e-5):
+            seen.add("plain")
+        else:
+            np.testing.assert_allclose(out, plain[:, :, ::-1], atol=1e-5)
+            seen.add("mirrored")
+    assert seen == {"plain", "mirrored"}

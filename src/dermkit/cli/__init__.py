@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import sys
 
 import typer
 
 # Importing the command modules registers their commands on ``app``.
 from dermkit.cli import data_commands as _data_commands  # noqa: F401
+from dermkit.cli import deploy_commands as _deploy_commands  # noqa: F401
 from dermkit.cli import eval_commands as _eval_commands  # noqa: F401
+from dermkit.cli import export_commands as _export_commands  # noqa: F401
 from dermkit.cli import info_commands as _info_commands  # noqa: F401
 from dermkit.cli import model_commands as _model_commands  # noqa: F401
 from dermkit.cli import options as _options  # noqa: F401
@@ -45,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         status = app(args=argv, prog_name="dermkit", standalone_mode=False)
     except (DermkitError, RegistryError) as exc:
+        if getattr(exc, "every_process", False) and os.environ.get("LOCAL_RANK", "0") != "0":
+            return 2  # every DDP process raised the same error: the first one prints it
         for line in str(exc).splitlines() or [type(exc).__name__]:
             print(f"error: {line}", file=sys.stderr)
         return 1 if isinstance(exc, NothingReadableError) else 2

@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dermkit.reports.numbers import format_number
+
 READER_OPTIONS_HELP = "Reader options: data.images_dir=DIR, data.path_column=NAME, data.class_names=[a,b]..."
 
 app = typer.Typer(
@@ -51,11 +53,10 @@ def cv_table(result: object) -> Table:
     for name in summary:
         if summary[name]["mean"] is None:
             continue
-        table.add_row(
-            name, *(_fmt(row[name]) for row in rows), f"{_fmt(summary[name]['mean'])} +/- {_fmt(summary[name]['std'])}"
-        )
+        spread = f"{_cell(summary[name]['mean'])} +/- {_cell(summary[name]['std'])}"
+        table.add_row(name, *(_cell(row[name]) for row in rows), spread)
     return table
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+def _cell(value: float | None) -> str:
+    return format_number(value, 4, missing="-")

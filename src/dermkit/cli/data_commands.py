@@ -10,9 +10,10 @@ from dermkit.cli.app import READER_OPTIONS_HELP, app, console, counts_table
 from dermkit.config import reader_options
 from dermkit.data import read_dataset
 from dermkit.data.split_manifests import split_dataset
-from dermkit.data.synthetic import make_synthetic_dataset
+from dermkit.data.synthetic import long_tail_counts, make_synthetic_dataset
 from dermkit.data.synthetic_acne import make_synthetic_acne_dataset
 from dermkit.errors import DataError
+from dermkit.fileio import check_output
 from dermkit.progress import track
 
 SYNTH_TASKS = ("classify", "acne")
@@ -24,8 +25,11 @@ def synth(
     task: str = typer.Option(
         "classify", help="classify: lesions in class folders; acne: faces with a known number of red lesion spots."
     ),
-    classes: str = typer.Option("benign,malignant", help="Comma-separated class names."),
-    per_class: int = typer.Option(100, min=1, help="Images per class."),
+    classes: str = typer.Option("benign,malignant", help="Comma-separated class names, or a number of classes."),
+    per_class: int = typer.Option(100, min=1, help="Images per class (with --imbalance: of the largest class)."),
+    imbalance: float | None = typer.Option(
+        None, min=1.0, help="Long-tailed: class sizes fall exponentially to 1/IMBALANCE of the first class's."
+    ),
     n: int = typer.Option(200, "--n", min=1, help="Images (--task acne)."),
     size: int | None = typer.Option(None, min=16, help="Image side in pixels [default: 128; 96 for --task acne]."),
     seed: int = typer.Option(0, min=0, help="Same seed, same images (byte-identical)."),
@@ -38,23 +42,42 @@ def synth(
 
     With --task acne: faces with 0-60 inflamed spots and manifest.csv of path,grade,count,patient_id,split.
     """
+    check_output(out, "folder")
     if task not in SYNTH_TASKS:
         raise DataError(f"unknown --task '{task}'; choose one of: {', '.join(SYNTH_TASKS)}")
+    if task == "acne" and imbalance is not None:
+        raise DataError("--imbalance applies to --task classify (acne faces come with a grade mix of their own)")
     if task == "acne":
         acne = make_synthetic_acne_dataset(out, n, size=size or 96, seed=seed, image_format=image_format or "png")
         grades = ", ".join(f"{name} {count}" for name, count in acne.grade_counts.items())
         console.print(f"wrote {n} acne faces ({grades}) to {acne.root}")
         console.print(f"manifest: {acne.manifest} (train with data.root={acne.manifest})")
         return
-    names = [name.strip() for name in classes.split(",")]
+    names = synth_class_names(classes)
     fmt = image_format or "jpg"
+    counts = per_class if imbalance is None else long_tail_counts(len(names), per_class, imbalance)
     summary = make_synthetic_dataset(
-        out, names, per_class=per_class, size=size or 128, seed=seed, image_format=fmt, manifest=manifest
+        out, names, per_class=counts, size=size or 128, seed=seed, image_format=fmt, manifest=manifest
     )
     total = sum(summary.counts.values())
     console.print(f"wrote {total} images of {len(names)} classes to {summary.root}")
+    if imbalance is not None:
+        sizes = list(summary.counts.values())
+        console.print(f"long-tailed: {sizes[0]} images in {names[0]} down to {sizes[-1]} in {names[-1]}")
     if summary.manifest is not None:
         console.print(f"manifest: {summary.manifest}")
+
+
+def synth_class_names(classes: str) -> list[str]:
+    """``--classes``: comma-separated names, or a number N of classes named ``class_00`` ... (zero-padded)."""
+    text = classes.strip()
+    if text.isdigit():
+        count = int(text)
+        if count < 1:
+            raise DataError(f"--classes {text}: give at least one class")
+        width = len(str(count - 1))
+        return [f"class_{k:0{width}d}" for k in range(count)]
+    return [name.strip() for name in classes.split(",")]
 
 
 @app.command()
@@ -74,6 +97,7 @@ def split(
     ),
 ) -> None:
     """Write stratified train/val/test CSV manifests; patients (--group-by) and identical files never straddle."""
+    check_output(out, "folder")
     reader = reader_options(None, options or ())
     table = read_dataset(data, **reader)
     with track(None, "hashing files", "files") as step:
@@ -146,14 +170,19 @@ def audit(
         6, min=0, max=64, help="Largest Hamming distance between hashes counted as a near duplicate."
     ),
     workers: int = typer.Option(2, min=1, help="Decoding threads."),
+    many: int = typer.Option(100, min=0, help="Many-shot classes have more than this many training images."),
+    few: int = typer.Option(20, min=0, help="Few-shot classes have fewer than this many training images."),
 ) -> None:
-    """Audit a dataset: class balance, sizes and modes, unreadable files, duplicates and leakage across splits."""
+    """Audit a dataset: class balance (imbalance ratio, many / medium / few-shot classes), sizes and modes, unreadable
+    files, duplicates and leakage across splits."""
     from dermkit.data.audit import audit_dataset
 
+    if out is not None:
+        check_output(out, "folder")
     table = read_dataset(data, **reader_options(None, options or ()))
     with track(None, "auditing", "files") as step:
         report = audit_dataset(table, near_duplicates=near and decode, max_distance=max_distance, decode=decode,
-                               workers=workers, progress=step)  # fmt: skip
+                               workers=workers, progress=step, many=many, few=few)  # fmt: skip
     for line in report.summary_lines():
         console.print(line)
     if report.to_dict()["near_duplicates"]:

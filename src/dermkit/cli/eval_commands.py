@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -10,8 +11,18 @@ from dermkit.cli.app import READER_OPTIONS_HELP, app, console
 from dermkit.config import reader_options, split_reader_overrides
 from dermkit.data.inputs import collect_images
 from dermkit.errors import ConfigError, DataError, NothingReadableError
-from dermkit.metrics.classification import format_summary
+from dermkit.fileio import check_output
+from dermkit.inference.shards import Shard, detect_shard, parse_shard
 from dermkit.progress import track
+from dermkit.tasks.spbl import choose_head
+
+HEAD_HELP = "SPBL models: predict with the svm, the cnn or both (mean); default: the head that won on validation."
+HEAD_SHOWN = ("accuracy", "balanced_accuracy", "macro_f1", "g_mean", "mauc")
+
+if TYPE_CHECKING:
+    from dermkit.data.records import Record
+    from dermkit.inference.predictor import Predictor
+    from dermkit.inference.sharded import MergeSummary
 
 
 def _ci_lines(metrics: dict) -> list[str]:
@@ -43,6 +54,15 @@ def _operating_point_lines(metrics: dict) -> list[str]:
     return lines
 
 
+def _head_lines(metrics: dict) -> list[str]:
+    """SPBL with ``--head both``: each head's headline metrics."""
+    lines = []
+    for head, values in (metrics.get("heads") or {}).items():
+        shown = [f"{key} {values[key]:.4f}" for key in HEAD_SHOWN if values.get(key) is not None]
+        lines.append(f"  {head}: " + ", ".join(shown))
+    return ["heads (both = mean of the SVM's and the CNN's probabilities)", *lines] if lines else []
+
+
 def _subgroup_lines(metrics: dict) -> list[str]:
     lines = []
     for column, report in (metrics.get("subgroups") or {}).items():
@@ -59,7 +79,7 @@ def _subgroup_lines(metrics: dict) -> list[str]:
 
 @app.command()
 def evaluate(
-    model: Path = typer.Argument(..., help="Run folder or model.json."),
+    model: Path = typer.Argument(..., help="Run folder, model.json or an exported .onnx file."),
     data: Path = typer.Argument(..., help="Labelled dataset (any supported layout)."),
     options: list[str] | None = typer.Argument(
         None,
@@ -83,19 +103,36 @@ def evaluate(
     batch_size: int = typer.Option(32, min=1, help="Images per forward pass."),
     num_workers: int = typer.Option(2, min=0, help="Decoding processes."),
     seed: int = typer.Option(0, min=0, help="Bootstrap seed."),
+    head: str | None = typer.Option(None, help=HEAD_HELP),
+    shard: str | None = typer.Option(
+        None, help="K/N: predict share K (0..N-1) of N into OUT; default: the rank under torchrun/srun (rank 0 merges)."
+    ),
+    merge: bool = typer.Option(False, help="Evaluate the predictions of the finished --shard runs in OUT."),
 ) -> None:
     """Evaluate a model on labelled data: metrics.json, predictions.csv and a readable summary."""
     from dermkit.evaluation.pipeline import evaluate_to_folder
 
-    run = evaluate_to_folder(model, data, out, split=split, batch_size=batch_size, num_workers=num_workers, tta=tta,
-                             bootstrap=bootstrap, group_by=group_by, class_map=class_map,
-                             choose_threshold=choose_threshold, save=save, report=report, audit=audit,
-                             seed=seed, data_options=options or (), progress=track)  # fmt: skip
+    check_output(out, "folder")
+    chosen = parse_shard(shard) if shard else detect_shard()
+    kwargs = dict(split=split, batch_size=batch_size, num_workers=num_workers, tta=tta, bootstrap=bootstrap,
+                  group_by=group_by, class_map=class_map, choose_threshold=choose_threshold, save=save, report=report,
+                  audit=audit, seed=seed, data_options=options or (), progress=track, head=head)  # fmt: skip
+    if merge or chosen.count > 1:
+        from dermkit.evaluation.sharded import evaluate_sharded  # torch-free too: the ONNX predictor shards
+
+        run = evaluate_sharded(model, data, out, chosen, merge=merge, **kwargs)
+        if run is None:  # this shard's part is written; rank 0 (or --merge) evaluates
+            if chosen.launcher is None:
+                console.print(f"{chosen.label}: predictions in {out}; when every shard has finished: dermkit "
+                              f"evaluate {model} {data} --out {out} --merge")  # fmt: skip
+            return
+    else:
+        run = evaluate_to_folder(model, data, out, **kwargs)
     metrics = run.evaluation.metrics
     mode = metrics["tta"]
     console.print(f"{data}: {run.description}" + (f", test-time augmentation: {mode}" if mode != "none" else ""))
-    console.print(format_summary(metrics))
-    for line in _ci_lines(metrics) + _operating_point_lines(metrics) + _subgroup_lines(metrics):
+    console.print(run.task.summary(metrics))
+    for line in _ci_lines(metrics) + _operating_point_lines(metrics) + _subgroup_lines(metrics) + _head_lines(metrics):
         console.print(line)
     decision = metrics.get("decision") or {}
     if choose_threshold:
@@ -160,29 +197,88 @@ def compare(
     typer.echo(format_comparison([load_run_metrics(path) for path in runs], names))  # the answer: shown with --quiet
 
 
+def _predict_shards(
+    predictor: Predictor,
+    records: list[Record],
+    out: Path,
+    shard: Shard,
+    batch_size: int,
+    num_workers: int,
+    resume: bool,
+) -> None:
+    """One shard of a sharded predict (see :mod:`dermkit.inference.sharded`); rank 0 of a launched job merges."""
+    from dermkit.inference.sharded import predict_sharded
+
+    run = predict_sharded(predictor, records, out, shard, batch_size=batch_size, num_workers=num_workers,
+                          progress=track, resume=resume)  # fmt: skip
+    if run.merged is not None:
+        _merged_lines(run.merged)
+    elif shard.launcher is None:
+        console.print(f"{shard.label}: {run.part.path}; when every shard has finished: dermkit predict --merge {out}")
+
+
+def _merged_lines(merged: MergeSummary) -> None:
+    """The final count of a merged predict; exit status 1 when not one row was predicted."""
+    console.print(f"merged {merged.parts} parts: {merged.rows} rows, {merged.rows - merged.errors} predicted, "
+                  f"{merged.errors} unreadable -> {merged.path}")  # fmt: skip
+    if merged.rows and merged.errors == merged.rows:
+        raise NothingReadableError(f"none of the {merged.rows} images could be read; each error is in {merged.path}")
+
+
 @app.command()
 def predict(
-    model: Path = typer.Argument(..., help="Run folder or model.json."),
-    inputs: list[Path] = typer.Argument(..., help="Image files, folders or CSV manifests."),
+    model: Path | None = typer.Argument(
+        None, help="Run folder, model.json or an exported .onnx file.", show_default=False
+    ),
+    inputs: list[Path] | None = typer.Argument(None, help="Image files, folders or CSV manifests.", show_default=False),
     out: Path = typer.Option(Path("predictions.csv"), "--out", "-o", help="CSV to write."),
     tta: str | None = typer.Option(None, help="Test-time augmentation: none, flips or d4; default: the model's mode."),
     batch_size: int = typer.Option(32, min=1, help="Images per forward pass."),
     num_workers: int = typer.Option(2, min=0, help="Decoding processes."),
+    head: str | None = typer.Option(None, help=HEAD_HELP),
+    shard: str | None = typer.Option(
+        None, help="K/N: predict share K (0..N-1) of N into OUT.part-K-of-N; default: the rank under torchrun/srun."
+    ),
+    merge: Path | None = typer.Option(
+        None, help="Join the finished parts CSV.part-K-of-N into this CSV, in input order (after --shard runs)."
+    ),
+    resume: bool = typer.Option(
+        False, help="Continue an interrupted run: keep the rows already in OUT (.partial) and predict only the rest."
+    ),
 ) -> None:
-    """Predict images; one CSV row per input, in order, with an error column for unreadable files."""
-    from dermkit.inference.outputs import predict_to_csv
-    from dermkit.inference.predictor import Predictor
+    """Predict images; one CSV row per input, in order, with an error column for unreadable files.
 
+    Rows are written batch by batch to OUT.partial, renamed to OUT when all are done.
+    """
+    from dermkit.inference.outputs import predict_to_csv
+    from dermkit.inference.runtime import load_predictor  # an .onnx model loads without torch
+
+    if merge is not None:
+        if model is not None or inputs:
+            raise ConfigError("--merge takes the merged CSV only: dermkit predict --merge predictions.csv")
+        from dermkit.inference.sharded import merge_parts
+
+        return _merged_lines(merge_parts(merge))
+    if model is None or not inputs:
+        raise ConfigError("predict needs a MODEL and at least one input (or --merge CSV to join a sharded predict)")
+    chosen = parse_shard(shard) if shard else detect_shard()
+    check_output(chosen.part_path(out) if chosen.count > 1 else out, "file")
     paths, overrides = split_reader_overrides(str(item) for item in inputs)
     options = reader_options(None, overrides)
     if set(options) - {"path_column"}:
         raise ConfigError("predict takes one reader option, data.path_column=NAME (the image column of a CSV)")
-    predictor = Predictor.from_checkpoint(model, tta=tta)
+    predictor = load_predictor(model, tta=tta)
+    if head is not None:
+        choose_head(predictor.spec, head)
     records = collect_images(paths, options.get("path_column"))
     if not records:
         raise DataError(f"no images found in {', '.join(map(str, paths))}")
+    if chosen.count > 1:
+        return _predict_shards(predictor, records, out, chosen, batch_size, num_workers, resume)
     with track(len(records), "predicting", "images") as step:
-        summary = predict_to_csv(predictor, records, out, batch_size=batch_size, num_workers=num_workers, progress=step)
+        summary = predict_to_csv(
+            predictor, records, out, batch_size=batch_size, num_workers=num_workers, progress=step, resume=resume
+        )
     decision = predictor.spec.decision
     if predictor.threshold is not None:
         source = f" ({decision.threshold_source})" if decision.threshold_source else ""
@@ -191,6 +287,8 @@ def predict(
         console.print(f"calibrated: logits / {decision.temperature:.4g} (temperature scaling)")
     if predictor.tta:
         console.print(f"test-time augmentation: {predictor.tta} (probabilities averaged over its views)")
+    if summary.resumed:
+        console.print(f"resumed: kept {summary.resumed} rows of the interrupted run")
     console.print(f"predicted {summary.total - len(summary.errors)} of {summary.total} images -> {summary.path}")
     for error in summary.errors[:5]:
         console.print(f"  unreadable: {error}")

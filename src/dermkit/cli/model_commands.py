@@ -8,9 +8,11 @@ import typer
 
 from dermkit import config as config_module
 from dermkit.cli.app import app, console, cv_table, quiet_lightning
-from dermkit.metrics.classification import format_summary
+from dermkit.fileio import check_output
 from dermkit.progress import shows_bars, track
 from dermkit.recipes import resolve_recipe
+from dermkit.reports.summary import format_summary
+from dermkit.tasks import get_task
 
 # torch, timm and lightning load inside the commands that need them, so `dermkit --help` and `synth` start fast.
 
@@ -32,26 +34,36 @@ def train(
     """Train a model from a recipe; writes checkpoints, logs and a self-describing model folder."""
     from dermkit.engine.epoch_progress import EpochProgress
     from dermkit.engine.train import train as run_training  # heavy import (lightning), only when training
+    from dermkit.inference.shards import process_label
 
     quiet_lightning()
     run_config = config_module.load(resolve_recipe(config), [*_bar_overrides(), *(overrides or [])])
     out_dir = out or Path("runs") / (run_config.name or "run")
+    check_output(out_dir, "folder")  # before the data is read and the model built
     console.print(f"training {run_config.model.name} ({run_config.task_name}) on {run_config.data.root} -> {out_dir}")
     if run_config.trainer.progress_bar:
         result = run_training(run_config, out_dir, resume=resume, strict=strict, overwrite=overwrite)
     else:  # no Lightning bar: epochs as a few plain lines instead (nothing with --quiet)
-        with track(run_config.trainer.max_epochs, "training", "epochs", live=False) as epochs:
+        label = process_label()  # each rank of a multi-process run shows its own epochs
+        description = f"training ({label})" if label else "training"
+        with track(run_config.trainer.max_epochs, description, "epochs", live=False) as epochs:
             result = run_training(run_config, out_dir, resume=resume, strict=strict, overwrite=overwrite,
                                   callbacks=[EpochProgress(epochs)])  # fmt: skip
     if not result.primary:  # another DDP process: rank 0 reports
         return
     console.print(f"validation (best epoch {result.best_epoch})")
-    console.print(format_summary(result.val_metrics))
+    console.print(get_task(run_config.task_name).summary(result.val_metrics))
     if result.skipped:
         console.print(f"skipped {len(result.skipped)} unreadable images: {out_dir / 'skipped_images.txt'}")
+    if result.nonfinite_skipped:
+        console.print(f"skipped {result.nonfinite_skipped} training batches with a NaN/inf loss (skip_nonfinite)")
     console.print(f"model:       {out_dir / 'model.json'} (+ model.safetensors)")
-    console.print(f"checkpoints: {result.best_checkpoint}, {out_dir / 'last.ckpt'}")
-    console.print(f"logs:        {out_dir / 'logs'} (metrics.csv, TensorBoard)")
+    found = (path for path in (result.best_checkpoint, out_dir / "last.ckpt") if path.suffix == ".ckpt")
+    checkpoints = [str(path) for path in found if path.exists()]
+    if checkpoints:  # SPBL keeps its rounds' weights in round_<k>/, not as checkpoints
+        console.print(f"checkpoints: {', '.join(checkpoints)}")
+    logs = out_dir / "logs" if (out_dir / "logs").is_dir() else out_dir / "round_*" / "logs"  # SPBL: one per round
+    console.print(f"logs:        {logs} (metrics.csv, TensorBoard)")
     console.print(f"next:        dermkit evaluate {out_dir} DATA --out {out_dir / 'eval'}")
 
 
@@ -63,6 +75,7 @@ def demo(
     """Synthesise a dataset, train a small model on CPU, evaluate it and predict: the whole flow in minutes."""
     from dermkit.engine.demo import run_demo
 
+    check_output(out, "folder")
     quiet_lightning()
     result = run_demo(out, epochs=epochs, log=console.print, overrides=_bar_overrides())
     console.print("test split")
@@ -93,6 +106,7 @@ def cv(
     extra = [f"data.root={folds_from_files}"] if folds_from_files else []
     run_config = config_module.load(resolve_recipe(config), [*_bar_overrides(), *(overrides or []), *extra])
     out_dir = out or Path("runs") / f"{run_config.name or 'run'}_cv"
+    check_output(out_dir, "folder")  # before the folds are hashed and trained
     result = cross_validate(run_config, out_dir, folds=folds, repeats=repeats, test_fraction=test_fraction,
                             folds_from_files=folds_from_files is not None, overwrite=overwrite,
                             log_fn=console.print, progress=track)  # fmt: skip

@@ -33,6 +33,7 @@ from dermkit.data.decode import ImageInfo, load_image, probe_image
 from dermkit.data.duplicates import exact_duplicate_groups, near_duplicate_pairs, perceptual_hash
 from dermkit.data.records import ImageTable, Record
 from dermkit.errors import DataError, ImageLoadError
+from dermkit.metrics.longtail import SHOT_FEW, SHOT_MANY, imbalance_ratio, shot_groups
 
 __all__ = ["AuditReport", "ExactDuplicate", "NearDuplicate", "UnreadableImage", "audit_dataset"]
 
@@ -55,6 +56,9 @@ class AuditReport:
         unreadable: files failing the header probe or (with ``decode``) the decode; counted in n_images and splits.
         exact_duplicates: byte-identical groups, cross-split first, then those with conflicting labels.
         near_duplicates: near record pairs (identical files left out), cross-split first, then by distance.
+        shots: classes by training images (the train split's, else all): ``{"many", "medium", "few"}`` counts of
+            classes with more than ``many_above``, ``few_below``..``many_above`` and fewer than ``few_below`` images
+            (the long-tail convention, 100 and 20 by default), plus the two thresholds and ``counted`` (which images).
         decoded, near_checked, max_distance: how the audit ran (not part of :meth:`to_dict`).
     """
 
@@ -73,6 +77,7 @@ class AuditReport:
     near_checked: bool = True
     max_distance: int = 6
     patients_across_splits: list[str] = field(default_factory=list)
+    shots: dict[str, Any] = field(default_factory=dict)
 
     @property
     def leakage(self) -> dict[str, int]:
@@ -92,6 +97,7 @@ class AuditReport:
             "exact_duplicates": [group.to_dict() for group in self.exact_duplicates],
             "near_duplicates": [pair.to_dict() for pair in self.near_duplicates],
             "patients_across_splits": list(self.patients_across_splits), "leakage": self.leakage,
+            "shots": dict(self.shots),
         }  # fmt: skip
 
     def summary_lines(self) -> list[str]:
@@ -102,6 +108,8 @@ class AuditReport:
         if self.class_names:
             ratio = "n/a (a class is empty)" if self.imbalance_ratio is None else f"{self.imbalance_ratio:.2f}"
             lines.append(f"imbalance ratio (largest / smallest class): {ratio}")
+        if self.shots:
+            lines.append(_shot_line(self.shots))
         if self.sizes["width"]["min"] is not None:
             lines.append("sizes: " + ", ".join(f"{k} {v['min']:g}..{v['max']:g} (median {v['median']:g})"
                                                for k, v in self.sizes.items()))  # fmt: skip
@@ -134,6 +142,8 @@ def audit_dataset(
     decode: bool = True,
     workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
+    many: int = SHOT_MANY,
+    few: int = SHOT_FEW,
 ) -> AuditReport:
     """Audit a dataset: class balance, sizes, modes, formats, unreadable files, exact and near duplicates.
 
@@ -145,6 +155,8 @@ def audit_dataset(
             goes unnoticed and near duplicates are not searched.
         workers: threads reading images (>= 1).
         progress: called as ``progress(done, total)`` after each distinct file.
+        many, few: shot-group thresholds: more than ``many`` training images is many-shot, fewer than ``few``
+            few-shot.
 
     Returns:
         The :class:`AuditReport`.
@@ -154,6 +166,8 @@ def audit_dataset(
     """
     if workers < 1 or max_distance < 0:
         raise DataError(f"workers must be >= 1 and max_distance >= 0, got {workers} and {max_distance}")
+    if not 0 <= few <= many:
+        raise DataError(f"shot thresholds need 0 <= few <= many, got few={few} and many={many}")
     by_path: _ByPath = {}  # a manifest may list one file twice (even in two splits)
     for record in table.records:
         by_path.setdefault(Path(record.path), []).append(record)
@@ -173,15 +187,36 @@ def audit_dataset(
     counts = table.class_counts()
     return AuditReport(
         source=table.source, n_images=len(table.records), class_names=list(table.class_names),
-        splits=_split_counts(table), imbalance_ratio=max(counts) / min(counts) if counts and min(counts) else None,
+        splits=_split_counts(table), imbalance_ratio=imbalance_ratio(counts) if counts and min(counts) else None,
         sizes=_size_stats(list(infos.values())), modes=_tally(info.mode for info in infos.values()),
         formats=_tally(info.format or "unknown" for info in infos.values()),
         unreadable=[UnreadableImage(str(path), error) for path, (_, _, error) in results.items() if error],
         exact_duplicates=_exact_entries(groups, by_path, table.class_names),
         near_duplicates=_near_pairs(hashes, groups, by_path, max_distance) if check_near else [],
         decoded=decode, near_checked=check_near, max_distance=max_distance,
-        patients_across_splits=_patients_across_splits(table.records),
+        patients_across_splits=_patients_across_splits(table.records), shots=_shots(table, many, few),
     )  # fmt: skip
+
+
+def _shots(table: ImageTable, many: int, few: int) -> dict[str, Any]:
+    """Classes per shot group by training images (the train split when the table has one, else every image)."""
+    counted = "train split" if "train" in table.splits else "all images"
+    counts = table.subset("train").class_counts() if "train" in table.splits else table.class_counts()
+    groups = shot_groups(counts, many=many, few=few) if counts else {"many": [], "medium": [], "few": []}
+    return {
+        **{name: len(members) for name, members in groups.items()},
+        "many_above": many,
+        "few_below": few,
+        "counted": counted,
+    }
+
+
+def _shot_line(shots: dict[str, Any]) -> str:
+    many, few = shots["many_above"], shots["few_below"]
+    return (
+        f"classes by training images ({shots['counted']}): many-shot (> {many}) {shots['many']}, medium "
+        f"({few}-{many}) {shots['medium']}, few-shot (< {few}) {shots['few']}"
+    )
 
 
 def _patients_across_splits(records: Sequence[Record]) -> list[str]:

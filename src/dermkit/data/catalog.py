@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from dermkit.errors import DataError
 
 #: Formats of catalogue entries whose readers are not in dermkit yet.
-PLANNED_FORMATS = frozenset({"sd198"})
+PLANNED_FORMATS: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ DATASETS: list[DatasetInfo] = [
         "8: AK, BCC, BKL, DF, MEL, NV, SCC, VASC (alphabetical; the UNK column is not a training class)",
         "25,331 training images",
         "challenge.isic-archive.com/data/#2019 (ISIC_2019_Training_Input.zip, ground truth and metadata CSVs)",
-        "dermkit train configs/binary_resnet50.yaml data.root=~/data/isic2019/ISIC_2019_Training_GroundTruth.csv",
+        "dermkit train configs/isic2019_teacher.yaml data.root=~/data/isic2019/ISIC_2019_Training_GroundTruth.csv",
     ),
     DatasetInfo(
         "isic2020", "isic",
@@ -116,11 +116,12 @@ DATASETS: list[DatasetInfo] = [
         None,
     ),
     DatasetInfo(
-        "sd198", "sd198",
-        "SD-198 clinical skin-disease photographs, long-tailed (reader planned).",
-        "198 skin diseases", "6,584 images",
+        "sd198", "spbl",
+        "SD-198 clinical skin-disease photographs, long-tailed, in the SPBL project's layout: raw/images/... with "
+        "raw/train.txt and raw/val.txt of 'relative/path label' lines (val.txt is the test list). SD-260 reads alike.",
+        "198 skin diseases (label numbers, or data.class_names)", "6,584 images",
         "cv.nankai.edu.cn/projects/sd-198/ (on request)",
-        None,
+        "dermkit train configs/sd198_spbl.yaml data.root=~/data/sd198",
     ),
     DatasetInfo(
         "melanoma-kaggle", "split_folders",

@@ -77,6 +77,7 @@ def probe_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Im
     label = str(path)
     with _open_file(Path(path), label) as fh, warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # _check_pixels enforces our own limit
+        warnings.filterwarnings("ignore", category=UserWarning, module="PIL")  # corrupt metadata: skipped, as said
         with _open_image(fh, label, max_pixels) as img:
             return ImageInfo(width=img.width, height=img.height, mode=img.mode, format=img.format)
 
@@ -111,6 +112,8 @@ def load_image(
     label = name or _default_label(source)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        # Pillow warns about corrupt TIFF/EXIF metadata it skips: the image still decodes, or fails in one line
+        warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
         if isinstance(source, np.ndarray):
             rgb = _array_to_rgb(source, label, max_pixels)
         elif isinstance(source, Image.Image):

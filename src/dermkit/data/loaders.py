@@ -55,6 +55,7 @@ def training_loaders(
     val: ImageTable,
     preprocess: Preprocess,
     *,
+    train_preprocess: Preprocess | None = None,
     transform: str,
     targets: Targets,
     batch_size: int,
@@ -71,18 +72,21 @@ def training_loaders(
         train: training records.
         val: validation records.
         preprocess: the model's evaluation preprocessing.
+        train_preprocess: the training images' preprocessing (``data.train_resize``); default ``preprocess``.
         transform: the training augmentation preset.
         targets: the task's targets of a record.
         batch_size: training batch size.
         eval_batch_size: validation batch size (default ``batch_size``).
         num_workers: loader processes; None chooses per loader (:func:`~dermkit.data.dataset.default_workers`).
         sampler: a class sampler (:data:`~dermkit.data.samplers.SAMPLERS`) or None to shuffle.
-        drop_last: drop the last incomplete training batch.
+        drop_last: drop the last incomplete training batch; a last batch of one image is always dropped (batch
+            norm cannot train on a single image, and one image per epoch, reshuffled, is not missed).
         seed: seed of the sampler and the augmentation draws.
         epochs: the run's epochs (progressive samplers).
     """
-    train_set = create_dataset(train.records, preprocess, transform, targets, seed)
+    train_set = create_dataset(train.records, train_preprocess or preprocess, transform, targets, seed)
     chosen = create_sampler(sampler, train.labels(), seed=seed, total_epochs=epochs) if sampler else None
+    drop_last = drop_last or len(chosen if chosen is not None else train_set) % batch_size == 1
     train_loader = make_loader(train_set, batch_size, shuffle=True, num_workers=num_workers, sampler=chosen,
                                drop_last=drop_last)  # fmt: skip
     val_set = create_dataset(val.records, preprocess, None, targets)

@@ -16,7 +16,7 @@ from dermkit.data.duplicates import leak_free_groups
 from dermkit.data.records import ImageTable
 from dermkit.data.splits import stratified_group_split
 from dermkit.errors import DataError
-from dermkit.fileio import write_csv
+from dermkit.fileio import check_output, write_csv
 
 
 @dataclass
@@ -73,7 +73,7 @@ def split_dataset(
     """
     if not 0 <= val < 1 or not 0 <= test < 1 or val + test >= 1:
         raise DataError(f"--val ({val}) and --test ({test}) must be in [0, 1) and leave images for training")
-    out = Path(out)
+    out = check_output(out, "folder")  # before the files are hashed
     labels = table.labels()
     groups = _group_ids(table, group_by)
     merged, duplicates = leak_free_groups([record.path for record in table.records], groups, progress=progress)

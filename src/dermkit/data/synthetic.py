@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from dermkit.errors import DataError
-from dermkit.fileio import write_csv
+from dermkit.fileio import make_folder, write_bytes, write_csv
 
 IMAGE_FORMATS = ("jpg", "png")
 MANIFEST_NAME = "manifest.csv"
@@ -236,7 +236,7 @@ def _patients(seed: int, class_index: int, count: int) -> list[tuple[int, int]]:
 def make_synthetic_dataset(
     out: str | Path,
     classes: Sequence[str] = ("benign", "malignant"),
-    per_class: int = 100,
+    per_class: int | Sequence[int] = 100,
     size: int = 128,
     seed: int = 0,
     image_format: str = "jpg",
@@ -250,7 +250,7 @@ def make_synthetic_dataset(
     Args:
         out: the dataset root (created if missing).
         classes: class names, benign-like first and malignant-like last; each is a folder name.
-        per_class: images per class (at least 1).
+        per_class: images per class (at least 1), or one count per class (a long tail: :func:`long_tail_counts`).
         size: image side in pixels (at least 16).
         seed: a non-negative integer; the same arguments give byte-identical files.
         image_format: ``"jpg"`` (quality 95) or ``"png"``.
@@ -263,7 +263,10 @@ def make_synthetic_dataset(
         DataError: for invalid class names, ``per_class``, ``size``, ``seed``, ``image_format`` or ``out``.
     """
     names = _check_classes(classes, manifest)
-    for what, value, low in (("per_class", per_class, 1), ("size", size, 16), ("seed", seed, 0)):
+    counts = [per_class] * len(names) if isinstance(per_class, (int, np.integer)) else list(per_class)
+    if len(counts) != len(names):
+        raise DataError(f"per_class has {len(counts)} counts for {len(names)} classes")
+    for what, value, low in (*(("per_class", n, 1) for n in counts), ("size", size, 16), ("seed", seed, 0)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise DataError(f"{what} must be an integer >= {low}, got {value!r}")
     ext = str(image_format).lower().lstrip(".").replace("jpeg", "jpg")
@@ -277,8 +280,8 @@ def make_synthetic_dataset(
     first_patient = 1
     for k, name in enumerate(names):
         folder = root / name
-        folder.mkdir(parents=True, exist_ok=True)
-        patients = _patients(int(seed), k, int(per_class))
+        make_folder(folder)
+        patients = _patients(int(seed), k, int(counts[k]))
         for i, (patient, skin_type) in enumerate(patients):
             rng = np.random.default_rng([int(seed), k, i, _IMAGE_TAG])
             image, _ = render_lesion(rng, k, len(names), int(size), fitzpatrick=skin_type)
@@ -286,8 +289,34 @@ def make_synthetic_dataset(
             if not ok:
                 raise DataError(f"{folder}: OpenCV could not encode a {ext} image")
             filename = f"{name}_{i:05d}.{ext}"
-            (folder / filename).write_bytes(encoded.tobytes())
+            write_bytes(folder / filename, encoded.tobytes())  # atomic: a full disk leaves no half image
             rows.append((f"{name}/{filename}", name, f"P{first_patient + patient:05d}", skin_type))
         first_patient += patients[-1][0] + 1
     manifest_path = write_csv(root / MANIFEST_NAME, MANIFEST_HEADER, rows) if manifest else None
-    return SyntheticSummary(root, names, dict.fromkeys(names, int(per_class)), manifest_path)
+    return SyntheticSummary(root, names, {name: int(n) for name, n in zip(names, counts, strict=True)}, manifest_path)
+
+
+def long_tail_counts(num_classes: int, head: int, imbalance: float) -> list[int]:
+    """Images per class of an exponentially long-tailed set: ``head * imbalance ** (-k / (C - 1))`` for class k.
+
+    The profile of the long-tailed CIFAR benchmarks (Cui et al., "Class-balanced loss based on effective number of
+    samples", CVPR 2019; Cao et al., "Learning imbalanced datasets with label-distribution-aware margin loss",
+    NeurIPS 2019): class 0 has ``head`` images and the last class ``head / imbalance`` (rounded, at least 1).
+
+    Args:
+        num_classes: C >= 1.
+        head: images of the largest class (>= 1).
+        imbalance: largest over smallest class size (>= 1).
+
+    Returns:
+        C counts, non-increasing.
+
+    Raises:
+        DataError: for C < 1, head < 1 or imbalance < 1.
+    """
+    if num_classes < 1 or head < 1 or not imbalance >= 1:
+        raise DataError(
+            f"a long tail needs classes >= 1, head >= 1 and imbalance >= 1, got {num_classes}, {head}, {imbalance}"
+        )
+    steps = np.arange(num_classes) / max(1, num_classes - 1)
+    return [max(1, round(head * float(imbalance) ** -step)) for step in steps]

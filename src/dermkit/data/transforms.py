@@ -11,6 +11,12 @@ Presets:
         translate 5 %, rotate 180 degrees, shear 15 degrees (p=0.33), random crop, RGB shift 16 (p=0.1),
         brightness/contrast 0.1 (p=0.1).
     ``two_class``: the skin_disease_two_classification project's recipe: random crop, rotate 15 degrees, h-flip.
+    ``acne04``: the LDL / LDS recipe (Wu et al. 2019; Prokhorov & Kalinin 2024): random crop, h-flip, rotate 20
+        degrees (bilinear), after a square resize to ``data.train_resize`` (256).
+    ``crop_hflip``: random crop and horizontal flip, the SPBL code's training augmentation.
+    ``dkd``: the D-KD / SSD-KD teacher and student augmentation (Wang et al., Medical Image Analysis 84:102693, 2023;
+        its imgaug pipeline in albumentations, see :func:`_dkd`).
+    ``hflip``: a horizontal flip half the time, nothing else (SSD-KD's rotated-view training).
 """
 
 from __future__ import annotations
@@ -68,6 +74,56 @@ def _skin_classifier(size: int) -> list[A.BasicTransform]:
 @PRESETS.register("two_class")
 def _two_class(size: int) -> list[A.BasicTransform]:
     return [A.RandomCrop(size, size), A.Rotate(limit=15, border_mode=cv2.BORDER_CONSTANT, p=1.0), A.HorizontalFlip()]
+
+
+@PRESETS.register("acne04")
+def _acne04(size: int) -> list[A.BasicTransform]:
+    return [
+        A.RandomCrop(size, size),
+        A.HorizontalFlip(),
+        A.Rotate(limit=20, interpolation=cv2.INTER_LINEAR, border_mode=cv2.BORDER_CONSTANT, p=1.0),
+    ]
+
+
+@PRESETS.register("crop_hflip")
+def _crop_hflip(size: int) -> list[A.BasicTransform]:
+    return [A.RandomCrop(size, size), A.HorizontalFlip()]
+
+
+@PRESETS.register("dkd")
+def _dkd(size: int) -> list[A.BasicTransform]:
+    """The D-KD recipe's imgaug pipeline (METHODS.md section 4) in albumentations terms.
+
+    25 % scale 1-2x; h-flip 0.5; v-flip 0.2; 25 % rotate +-120 degrees with a mirrored border (imgaug's
+    ``symmetric``); 25 % Gaussian blur sigma 0-1.5; 10 % one of pixel dropout (imgaug draws p in [0, 5 %]:
+    PixelDropout takes one p, its mean 2.5 %) or coarse dropout (2 % of the cells of a grid at 25 % of the image
+    size, so 4-px holes); 25 % one of an added brightness of +-15 (per channel half the time) or hue/saturation
+    +-10. The approximate parts: imgaug scales each axis on its own and counts hue on another scale.
+    """
+    holes = max(1, round(0.02 * (size // 4) ** 2))  # 2 % of the cells of the grid at 25 % of the image size
+    dropout = A.OneOf(
+        [
+            A.PixelDropout(dropout_prob=0.025, p=1.0),
+            A.CoarseDropout((max(1, holes // 2), holes * 3 // 2 + 1), (4, 4), (4, 4), p=1.0),
+        ],
+        p=0.1,
+    )
+    add = A.OneOf([A.RGBShift(15, 15, 15, p=1.0), A.RandomBrightnessContrast(15 / 255, 0.0, p=1.0)], p=1.0)
+    return [
+        A.Affine(scale=(1.0, 2.0), keep_ratio=True, p=0.25),
+        A.HorizontalFlip(p=0.5),
+        A.VerticalFlip(p=0.2),
+        A.Affine(rotate=(-120, 120), border_mode=cv2.BORDER_REFLECT, p=0.25),
+        A.GaussianBlur(sigma_limit=(0.01, 1.5), p=0.25),
+        dropout,
+        A.OneOf([add, A.HueSaturationValue(10, 10, 0, p=1.0)], p=0.25),
+        A.CenterCrop(size, size),
+    ]
+
+
+@PRESETS.register("hflip")
+def _hflip(size: int) -> list[A.BasicTransform]:
+    return [A.HorizontalFlip(p=0.5), A.CenterCrop(size, size)]
 
 
 class TrainTransform:

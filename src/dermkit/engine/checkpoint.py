@@ -3,6 +3,7 @@ extends instead of deleting, and the trained weights taken out of a checkpoint w
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 from pathlib import Path
@@ -17,6 +18,7 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 from dermkit.errors import ModelFileError
+from dermkit.fileio import output_error
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -25,8 +27,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None) -> None:
         path = Path(path)
         tmp = path.with_name(f".{path.name}.tmp")
-        super().save_checkpoint(checkpoint, tmp, storage_options)
-        os.replace(tmp, path)
+        try:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
+            os.replace(tmp, path)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()  # a full disk leaves no half-written temporary behind
+            if isinstance(exc, OSError):
+                raise output_error(path, exc) from None
+            raise
 
 
 class LastCheckpoint(ModelCheckpoint):

@@ -23,9 +23,10 @@ from dermkit.engine.setup import read_training_table, training_data
 from dermkit.engine.train import train
 from dermkit.errors import ConfigError
 from dermkit.evaluation.evaluate import evaluate
-from dermkit.fileio import write_csv, write_json
+from dermkit.fileio import check_output, write_csv, write_json
 from dermkit.inference.predictor import Predictor
 from dermkit.progress import Reporter, silent
+from dermkit.reports.numbers import as_number
 from dermkit.tasks import get_task
 
 log = logging.getLogger("dermkit")
@@ -46,11 +47,7 @@ def headline_row(metrics: dict[str, Any], names: Sequence[str]) -> dict[str, flo
     """The CV metrics ``names`` of one evaluation, flattened (macro averages under ``macro_<name>``)."""
     flat = {f"macro_{key}": value for key, value in (metrics.get("macro") or {}).items()}
     flat.update({key: value for key, value in metrics.items() if isinstance(value, (int, float))})
-    return {name: _number(flat.get(name)) for name in names}
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and np.isfinite(value) else None
+    return {name: as_number(flat.get(name)) for name in names}
 
 
 def summarise(rows: list[dict[str, Any]], names: Sequence[str]) -> dict[str, dict[str, float | None]]:
@@ -142,7 +139,7 @@ def cross_validate(
         log_fn: where progress lines go.
         progress: shows the duplicate search, the folds and each fold's evaluation (:mod:`dermkit.progress`).
     """
-    out_dir = Path(out_dir)
+    out_dir = check_output(out_dir, "folder")
     parts, source, protocol = _fold_tables(config, folds, repeats, test_fraction, folds_from_files, progress)
     names = get_task(config.task_name).headline()
     rows, fold_metrics = [], []

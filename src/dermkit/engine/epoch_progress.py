@@ -12,7 +12,8 @@ import lightning as L
 
 
 class EpochProgress(L.Callback):
-    """Calls ``progress(epochs finished, max_epochs)`` after each training epoch, on the global-rank-0 process only.
+    """Calls ``progress(epochs finished, max_epochs)`` after each training epoch, on every process (each rank of a
+    multi-process run reports its own progress; ``dermkit train`` labels each rank's lines).
 
     Args:
         progress: the callback, e.g. a :class:`dermkit.progress.Tracker`.
@@ -22,5 +23,4 @@ class EpochProgress(L.Callback):
         self.progress = progress
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.is_global_zero:
-            self.progress(trainer.current_epoch + 1, trainer.max_epochs)
+        self.progress(trainer.current_epoch + 1, trainer.max_epochs)

@@ -14,6 +14,7 @@ import lightning as L
 import torch
 from torchmetrics import MeanMetric, MetricCollection
 
+from dermkit.engine.nonfinite import NonFiniteGuard
 from dermkit.engine.optim import create_optimizer, create_scheduler
 from dermkit.errors import ImageLoadError
 from dermkit.tasks.training import TrainingTask
@@ -34,6 +35,7 @@ class TaskModule(L.LightningModule):
             convolutions); False puts images back in the default NCHW order.
         compile: ``torch.compile`` the task in place (its ``state_dict`` keeps its keys, so checkpoints do not
             change).
+        skip_nonfinite: non-finite training losses to skip before stopping (see :mod:`dermkit.engine.nonfinite`).
     """
 
     def __init__(
@@ -44,6 +46,7 @@ class TaskModule(L.LightningModule):
         strict: bool = False,
         channels_last: bool = False,
         compile: bool = False,
+        skip_nonfinite: int = 0,
     ) -> None:
         super().__init__()
         self.task = task
@@ -54,6 +57,7 @@ class TaskModule(L.LightningModule):
         self.optim = dict(optim)
         self.sched = dict(sched)
         self.strict = strict
+        self.nonfinite = NonFiniteGuard(skip_nonfinite)
         self.val_metrics = task.make_metrics().clone(prefix="val/")
         # The val loss is a metric too, not a `self.log(sync_dist=True)` value: Lightning syncs logged values only on
         # the processes that logged them, so a DDP process whose whole val shard was unreadable would desync.
@@ -86,16 +90,40 @@ class TaskModule(L.LightningModule):
         if not self._check_batch(batch):
             if self.trainer.world_size > 1:
                 # Every image of this batch was unreadable. Under DDP the other processes wait for this one's
-                # gradients, so take part in the all-reduce with zero gradients instead of skipping.
-                return sum(parameter.sum() for parameter in self.parameters() if parameter.requires_grad) * 0.0
+                # gradients and its vote on their losses, so take part in both, with zero gradients.
+                self.nonfinite.drop_step = self.nonfinite.should_skip(self, None)
+                return self._zero_loss()
             return None
+        self.nonfinite.before_forward(self)
         out = self.task(batch)
+        if self.nonfinite.should_skip(self, out["loss"]):
+            if self.trainer.world_size == 1:
+                return None  # Lightning skips the backward pass and the optimiser step
+            # Under DDP every process must join the gradient all-reduce: the zero loss does, and
+            # on_before_optimizer_step then drops its gradients.
+            self.nonfinite.drop_step = True
+            return self._zero_loss()
         self._remember_empty_step(batch, out)
         size = batch["image"].shape[0]
         self.log("train/loss", out["loss"], prog_bar=True, on_step=True, on_epoch=True, batch_size=size)
         for key in sorted(key for key in out if key.startswith("loss_")):  # every named part of the task's loss
             self.log(f"train/{key}", out[key].detach(), on_step=False, on_epoch=True, batch_size=size)
         return out["loss"]
+
+    def _zero_loss(self) -> torch.Tensor:
+        return sum(parameter.sum() for parameter in self.parameters() if parameter.requires_grad) * 0.0
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.nonfinite.drop_step:  # a skipped batch (DDP): no gradient, so the optimiser changes no weight
+            self.nonfinite.drop_step = False
+            if getattr(self.trainer.precision_plugin, "scaler", None) is None:  # the fp16 scaler needs gradients
+                optimizer.zero_grad(set_to_none=True)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.nonfinite.check_checkpoint(self, checkpoint)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.nonfinite.restore(checkpoint)
 
     def on_train_epoch_start(self) -> None:
         self.task.on_epoch_start(self.current_epoch)

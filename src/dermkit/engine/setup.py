@@ -159,11 +159,14 @@ def build_components(config: RunConfig, class_names: Sequence[str], class_counts
     return Components(module.model, module.loss, module, definition, built.architecture)
 
 
-def make_loaders(config: RunConfig, data: TrainingData, preprocess: Preprocess, targets: Targets) -> tuple[Any, Any]:
+def make_loaders(
+    config: RunConfig, data: TrainingData, preprocess: Preprocess, targets: Targets, train_preprocess: Preprocess
+) -> tuple[Any, Any]:
     """The run's training and validation loaders from the ``data`` section (see
-    :func:`dermkit.data.loaders.training_loaders`)."""
+    :func:`dermkit.data.loaders.training_loaders`); ``train_preprocess`` resizes before the training crop."""
     d = config.data
-    return training_loaders(data.train, data.val, preprocess, transform=d.train_transform, targets=targets,
+    return training_loaders(data.train, data.val, preprocess, train_preprocess=train_preprocess,
+                            transform=d.train_transform, targets=targets,
                             batch_size=d.batch_size, eval_batch_size=d.eval_batch_size, num_workers=d.num_workers,
                             sampler=d.sampler, drop_last=d.drop_last, seed=config.seed,
                             epochs=config.trainer.max_epochs)  # fmt: skip

@@ -19,6 +19,7 @@ import lightning as L
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 from torch import distributed as dist
 
 from dermkit.config import RunConfig, dump
@@ -32,12 +33,14 @@ from dermkit.engine.checkpoint import (
     load_task_state,
 )
 from dermkit.engine.lightning import TaskModule
+from dermkit.engine.ranks import RankCheck, check_launcher
 from dermkit.engine.setup import Components, TrainingData, build_components, load_training_data, make_loaders
-from dermkit.errors import ConfigError, OutputPathError
+from dermkit.errors import ConfigError, DermkitError
 from dermkit.evaluation import evaluate
-from dermkit.fileio import write_json, write_text
+from dermkit.fileio import check_output, is_refusal, make_folder, output_error, write_json, write_text
 from dermkit.inference.predictor import Predictor
 from dermkit.models.artifact import Architecture, Decision, ModelSpec, save_model, write_spec
+from dermkit.tasks import get_task
 
 log = logging.getLogger("dermkit")
 RUN_FILES = ("best.ckpt", "last.ckpt", "model.safetensors", "model.json", "val_metrics.json", "skipped_images.txt")
@@ -57,11 +60,11 @@ class TrainResult:
     best_epoch: int | None
     skipped: list[str] = field(default_factory=list)
     primary: bool = True
+    nonfinite_skipped: int = 0
 
 
 def _prepare_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> Path | None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputPathError(f"{out_dir}: is a file; --out takes a folder")
+    check_output(out_dir, "folder")  # a file in the way, a read-only or full disk: said now, not after training
     last = out_dir / "last.ckpt"
     if resume:
         if not last.is_file():
@@ -76,7 +79,7 @@ def _prepare_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> Path | Non
         for name in RUN_FILES:
             (out_dir / name).unlink(missing_ok=True)
         shutil.rmtree(out_dir / "logs", ignore_errors=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     return None
 
 
@@ -123,10 +126,12 @@ def make_trainer(config: RunConfig, out_dir: Path, callbacks: list[Any], resume_
     """
     t = config.trainer
     try:
-        return _lightning_trainer(t, out_dir, callbacks, resume_step)
+        trainer = _lightning_trainer(t, out_dir, callbacks, resume_step)
     except (ValueError, TypeError, MisconfigurationException) as exc:
         # devices/strategy/precision/accelerator are passed through; Lightning judges them
         raise ConfigError(f"trainer: {str(exc).splitlines()[0]}") from None
+    check_launcher(trainer)
+    return trainer
 
 
 def _lightning_trainer(t: Any, out_dir: Path, callbacks: list[Any], resume_step: int | None) -> L.Trainer:
@@ -135,7 +140,9 @@ def _lightning_trainer(t: Any, out_dir: Path, callbacks: list[Any], resume_step:
         max_epochs=t.max_epochs,
         accelerator=t.accelerator,
         devices=t.devices,
+        num_nodes=t.num_nodes,
         strategy=t.strategy,
+        sync_batchnorm=t.sync_batchnorm,
         precision=t.precision,
         accumulate_grad_batches=t.accumulate_grad_batches,
         gradient_clip_val=t.gradient_clip_val,
@@ -179,6 +186,7 @@ class Fitted:
     epochs_run: int
     skipped: list[str]
     primary: bool
+    nonfinite_skipped: int = 0
 
 
 def build_run(config: RunConfig, out_dir: Path, *, data: TrainingData | None = None, strict: bool = False) -> Run:
@@ -197,8 +205,9 @@ def build_run(config: RunConfig, out_dir: Path, *, data: TrainingData | None = N
     preprocess = Preprocess(d.image_size, d.resolved_resize, d.resize_mode, d.mean, d.std)
     train, val = cached_tables([data.train, data.val], d.cache, preprocess)  # data.cache: decode once, read rows
     data = replace(data, train=train, val=val)
-    train_loader, val_loader = make_loaders(config, data, preprocess, parts.definition.item_targets)
-    speed = config.trainer.model_dump(include={"channels_last", "compile"})
+    train_pre = preprocess.with_resize(d.resolved_train_resize)
+    train_loader, val_loader = make_loaders(config, data, preprocess, parts.definition.item_targets, train_pre)
+    speed = config.trainer.model_dump(include={"channels_last", "compile", "skip_nonfinite"})
     module = TaskModule(parts.task, config.optim.model_dump(), config.sched.model_dump(), strict=strict, **speed)
     return Run(config, out_dir, data, parts, preprocess, module, train_loader, val_loader)
 
@@ -207,6 +216,7 @@ def fit(run: Run, *, ckpt_path: Path | None = None, callbacks: Sequence[L.Callba
     """Stage 2: train with Lightning (``ckpt_path`` resumes), keeping the best checkpoint by the monitor."""
     monitors = ["val/loss", "train/loss", *run.module.val_metrics.keys()]
     best_cb, own_callbacks = _callbacks(run.config, run.out_dir, monitors)
+    own_callbacks.append(RankCheck(run.data))
     resume_step = checkpoint_step(ckpt_path) if ckpt_path else None
     trainer = make_trainer(run.config, run.out_dir, [*own_callbacks, *callbacks], resume_step)
     with warnings.catch_warnings():
@@ -215,11 +225,19 @@ def fit(run: Run, *, ckpt_path: Path | None = None, callbacks: Sequence[L.Callba
         # default_root_dir already holds config.yaml (and, on --resume, the checkpoints Lightning warns about)
         warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
         warnings.filterwarnings("ignore", message=".*treespec.*")
-        trainer.fit(run.module, run.train_loader, run.val_loader, ckpt_path=ckpt_path)
+        warnings.filterwarnings("ignore", message=".*`training_step` returned `None`.*")  # a skipped NaN batch
+        try:
+            trainer.fit(run.module, run.train_loader, run.val_loader, ckpt_path=ckpt_path)
+        except OSError as exc:  # the disk filled up or turned read-only under Lightning's logs or checkpoints
+            if isinstance(exc, DermkitError) or not is_refusal(exc):
+                raise
+            raise output_error(exc.filename or run.out_dir, exc) from None
     best_path = Path(best_cb.best_model_path) if best_cb.best_model_path else run.out_dir / "last.ckpt"
     score = float(best_cb.best_model_score) if best_cb.best_model_score is not None else None
     skipped = _skipped_on_every_process(list(run.module.skipped))
-    return Fitted(best_path, score, trainer.current_epoch, skipped, trainer.is_global_zero)
+    return Fitted(
+        best_path, score, trainer.current_epoch, skipped, trainer.is_global_zero, run.module.nonfinite.skipped
+    )
 
 
 def export(run: Run, fitted: Fitted) -> TrainResult:
@@ -250,7 +268,14 @@ def export(run: Run, fitted: Fitted) -> TrainResult:
     write_spec(out_dir, spec)
     if fitted.skipped:
         write_text(out_dir / "skipped_images.txt", "\n".join(fitted.skipped) + "\n")
-    return TrainResult(out_dir, fitted.best_path, val.metrics, meta.get("epoch"), fitted.skipped)
+    return TrainResult(
+        out_dir,
+        fitted.best_path,
+        val.metrics,
+        meta.get("epoch"),
+        fitted.skipped,
+        nonfinite_skipped=fitted.nonfinite_skipped,
+    )
 
 
 def _training_block(config: RunConfig, data: TrainingData, fitted: Fitted, best_epoch: int | None) -> dict:
@@ -269,6 +294,7 @@ def _training_block(config: RunConfig, data: TrainingData, fitted: Fitted, best_
         "best_score": fitted.best_score,
         "best_epoch": best_epoch,
         "epochs_run": fitted.epochs_run,
+        "nonfinite_skipped": fitted.nonfinite_skipped,
     }
 
 
@@ -283,7 +309,9 @@ def train(
     data: TrainingData | None = None,
 ) -> TrainResult:
     """Train ``config`` into ``out_dir`` and export the best weights as a self-describing model: the three stages
-    :func:`build_run`, :func:`fit` and :func:`export`, which multi-stage methods call themselves.
+    :func:`build_run`, :func:`fit` and :func:`export`, which multi-stage methods call themselves. A task definition
+    with a ``run(config, out_dir, **train_kwargs) -> TrainResult`` method (SPBL) is run by it instead, with this
+    function's keyword arguments.
 
     Args:
         config: the validated run configuration.
@@ -295,8 +323,13 @@ def train(
         data: train/val records chosen by the caller (cross-validation); default: read ``config.data.root``.
     """
     out_dir = Path(out_dir)
+    definition = get_task(config.task_name)
+    if callable(getattr(definition, "run", None)):  # a multi-stage method (SPBL's rounds) drives the stages itself
+        return definition.run(config, out_dir, resume=resume, strict=strict, overwrite=overwrite,
+                              callbacks=callbacks, data=data)  # fmt: skip
     ckpt_path = _prepare_out_dir(out_dir, resume, overwrite)
     L.seed_everything(config.seed, workers=True, verbose=False)
     run = build_run(config, out_dir, data=data, strict=strict)
-    write_text(out_dir / "config.yaml", dump(config))
+    if rank_zero_only.rank == 0:  # the launcher's rank (torchrun, srun, Lightning's own processes): one writer
+        write_text(out_dir / "config.yaml", dump(config))
     return export(run, fit(run, ckpt_path=ckpt_path, callbacks=callbacks))

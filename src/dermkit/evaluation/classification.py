@@ -27,18 +27,17 @@ from dermkit.metrics.operating_point import operating_points
 from dermkit.progress import Reporter, silent
 
 
-def _set_threshold(
-    predictor: Any, rule: ThresholdRule, y: np.ndarray, proba: np.ndarray, table: ImageTable
-) -> None:
+def _set_threshold(predictor: Any, rule: ThresholdRule, y: np.ndarray, proba: np.ndarray, table: ImageTable) -> Any:
+    """A new predictor whose threshold is chosen by ``rule`` on these labels and probabilities."""
     if len(predictor.class_names) != 2:
         raise ConfigError(f"--choose-threshold applies to two-class models; this one has {len(predictor.class_names)}")
-    decision = predictor.spec.decision
-    decision.threshold = pick_threshold(rule, y, proba[:, 1])
     splits = sorted({record.split for record in table.records if record.split})
-    decision.threshold_source = f"{rule} on {table.source}" + (f" ({'/'.join(splits)})" if splits else "")
-    decision.tta = predictor.tta or "none"  # the probabilities the threshold was chosen on
-    if decision.positive_class is None:
-        decision.positive_class = predictor.class_names[1]
+    chosen = predictor.with_decision(
+        threshold=pick_threshold(rule, y, proba[:, 1]),
+        threshold_source=f"{rule} on {table.source}" + (f" ({'/'.join(splits)})" if splits else ""),
+        tta=predictor.tta or "none",  # the probabilities the threshold was chosen on
+        positive_class=predictor.spec.decision.positive_class or predictor.class_names[1],
+    )
     if "test" in splits:
         warnings.warn(
             "the threshold was chosen on test data, so metrics at it are optimistic; choose it on the "
@@ -46,13 +45,14 @@ def _set_threshold(
             UserWarning,
             stacklevel=3,
         )
+    return chosen
 
 
-def _collect_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
-    seen: dict[str, None] = {}
-    for item in caught:
-        seen.setdefault(str(item.message).splitlines()[0], None)
-    return list(seen)
+def training_counts(spec: Any) -> list[int] | None:
+    """The model's training images per class (``model.json``'s training block), for the shot groups; None when
+    unknown or not one count per class."""
+    counts = (spec.training.get("data") or {}).get("train")
+    return list(counts) if isinstance(counts, list) and len(counts) == len(spec.class_names) else None
 
 
 def evaluate_classifier(
@@ -67,6 +67,7 @@ def evaluate_classifier(
     seed: int = 0,
     choose_threshold: ThresholdRule | None = None,
     progress: Reporter = silent,
+    result: Any = None,
 ) -> Evaluation:
     """Predict every image of ``table`` and compute the metrics on the readable ones.
 
@@ -80,9 +81,13 @@ def evaluate_classifier(
             resampled when the records carry a patient/group id, images otherwise.
         group_by: a manifest column (e.g. ``fitzpatrick``); every headline metric is reported per value.
         seed: bootstrap seed.
-        choose_threshold: for two classes, pick the decision threshold on this data by this rule (it is set on
-            ``predictor.spec.decision``; the caller decides whether to save it) before computing the metrics.
+        choose_threshold: for two classes, pick the decision threshold on this data by this rule before computing
+            the metrics; ``predictor`` is not changed: the evaluation's ``spec`` holds the new rule (the caller
+            decides whether to save it).
         progress: shows the long steps (predicting, bootstrap, subgroups); see :mod:`dermkit.progress`.
+        result: predictions of ``table``'s records made beforehand (a
+            :class:`~dermkit.inference.predictor.BatchResult`, e.g. merged from a sharded evaluation's parts);
+            None predicts here.
 
     Raises:
         NothingReadableError: not one image could be read.
@@ -90,8 +95,10 @@ def evaluate_classifier(
     labels = align_labels(table, predictor.class_names, class_map)
     if 0 < bootstrap < 100:
         raise ConfigError(f"--bootstrap {bootstrap}: a 95% interval needs at least 100 resamples (1000 recommended)")
-    with progress(len(table), "predicting", "images") as step:
-        result = predictor.predict_records(table.records, batch_size=batch_size, num_workers=num_workers, progress=step)
+    if result is None:
+        with progress(len(table), "predicting", "images") as step:
+            result = predictor.predict_records(table.records, batch_size=batch_size, num_workers=num_workers,
+                                               progress=step)  # fmt: skip
     readable = result.readable
     if not readable.any():
         first = result.errors[0]
@@ -102,8 +109,9 @@ def evaluate_classifier(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if choose_threshold is not None:
-            _set_threshold(predictor, choose_threshold, y, proba, table)
-        metrics = classification_metrics(y, proba, names, threshold=predictor.threshold)
+            predictor = _set_threshold(predictor, choose_threshold, y, proba, table)
+        metrics = classification_metrics(y, proba, names, threshold=predictor.threshold,
+                                         train_counts=training_counts(predictor.spec))  # fmt: skip
         if len(names) == 2:
             metrics["operating_points"] = operating_points(y, proba[:, 1])
     metrics["decision"] = predictor.spec.decision.model_dump(mode="json")
@@ -129,4 +137,4 @@ def evaluate_classifier(
     header, rows = prediction_table(predictor, table, result.outputs, result.errors, {"label": labels})
     paths = [str(record.path) for record in table.records]
     return Evaluation(metrics, header, rows, result.proba, result.logits, labels, list(result.errors), paths,
-                      result.outputs, {"label": labels})  # fmt: skip
+                      result.outputs, {"label": labels}, predictor.spec)  # fmt: skip

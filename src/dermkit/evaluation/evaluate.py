@@ -41,6 +41,7 @@ class Evaluation:
         paths: per image, its path.
         outputs: every post-processed output of the task (N rows each).
         targets: the true values in the model's terms (N rows each).
+        spec: the model description the metrics were computed under (with a threshold chosen on this data).
     """
 
     metrics: dict[str, Any]
@@ -53,6 +54,7 @@ class Evaluation:
     paths: list[str] = field(default_factory=list)
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     targets: dict[str, np.ndarray] = field(default_factory=dict)
+    spec: Any = None
 
     @property
     def readable(self) -> np.ndarray:
@@ -123,10 +125,13 @@ def evaluate_with_hooks(
     group_by: str | None = None,
     seed: int = 0,
     progress: Reporter = silent,
+    result: Any = None,
     **unsupported: Any,
 ) -> Evaluation:
     """The evaluation of any task from its hooks (see :class:`dermkit.tasks.Task`): metrics on the readable rows,
-    ``ci`` with ``bootstrap`` resamples (of patients when the records have ids), ``subgroups`` with ``group_by``."""
+    ``ci`` with ``bootstrap`` resamples (of patients when the records have ids), ``subgroups`` with ``group_by``;
+    ``result`` (a :class:`~dermkit.inference.predictor.BatchResult` of ``table``'s records, e.g. merged from the
+    shards of a sharded evaluation) replaces predicting here."""
     given = [key for key, value in unsupported.items() if value not in (None, False)]
     if given:
         raise ConfigError(f"{given[0]} does not apply to {task.name} models")
@@ -134,8 +139,10 @@ def evaluate_with_hooks(
         raise ConfigError(f"--bootstrap {bootstrap}: a 95% interval needs at least 100 resamples (1000 recommended)")
     spec = predictor.spec
     targets = task.targets(table, spec, class_map)
-    with progress(len(table), "predicting", "images") as step:
-        result = predictor.predict_records(table.records, batch_size=batch_size, num_workers=num_workers, progress=step)
+    if result is None:
+        with progress(len(table), "predicting", "images") as step:
+            result = predictor.predict_records(table.records, batch_size=batch_size, num_workers=num_workers,
+                                               progress=step)  # fmt: skip
     readable = result.readable
     if not readable.any():
         first = result.errors[0]
@@ -170,5 +177,6 @@ def evaluate_with_hooks(
     header, rows = prediction_table(predictor, table, result.outputs, result.errors, targets)
     paths = [str(record.path) for record in table.records]
     labels = np.asarray(targets.get("label", np.full(len(table), -1)))
-    return Evaluation(metrics, header, rows, result.proba, result.outputs.get("logits", np.empty((len(table), 0))),
-                      labels, list(result.errors), paths, result.outputs, targets)  # fmt: skip
+    empty = np.empty((len(table), 0))
+    return Evaluation(metrics, header, rows, result.outputs.get("proba", empty), result.outputs.get("logits", empty),
+                      labels, list(result.errors), paths, result.outputs, targets, spec)  # fmt: skip

@@ -7,19 +7,24 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dermkit.config import reader_options
 from dermkit.data import read_dataset
 from dermkit.data.records import ImageTable
-from dermkit.errors import ConfigError, DataError, OutputPathError
+from dermkit.errors import ConfigError, DataError
 from dermkit.evaluation.calibration import CalibrationResult, fit_calibration
 from dermkit.evaluation.evaluate import Evaluation, evaluate, select_split
 from dermkit.evaluation.labels import parse_class_map
 from dermkit.evaluation.thresholds import parse_rule
-from dermkit.fileio import write_json
-from dermkit.inference.predictor import Predictor
-from dermkit.models.artifact import ModelSpec, resolve_model_dir, write_spec
+from dermkit.fileio import check_output, write_json
+from dermkit.inference.runtime import BatchResult, is_onnx, load_predictor
+from dermkit.models.spec import ModelSpec, resolve_model_dir, write_spec
 from dermkit.progress import Reporter, silent
+from dermkit.tasks.spbl import choose_head
+
+_READ_ONLY = ("{what}: {model} is an exported ONNX file, whose model description is read-only; use the model "
+              "folder, then export it again")  # fmt: skip
 
 
 @dataclass
@@ -31,6 +36,7 @@ class EvaluationRun:
     files: dict[str, Path] = field(default_factory=dict)
     threshold_saved: bool = False
     audit: dict | None = None
+    task: Any = None
 
 
 def read_model_data(spec: ModelSpec, data: str | Path, data_options: Sequence[str] = ()) -> ImageTable:
@@ -72,6 +78,8 @@ def evaluate_to_folder(
     seed: int = 0,
     data_options: Sequence[str] = (),
     progress: Reporter = silent,
+    head: str | None = None,
+    result: BatchResult | None = None,
 ) -> EvaluationRun:
     """Evaluate ``model`` on ``data`` and write ``metrics.json``, ``predictions.csv`` (and ``report.html`` plus the
     model's ``MODEL_CARD.md`` with ``report``); ``save`` stores a chosen threshold in the model's ``model.json``.
@@ -79,29 +87,36 @@ def evaluate_to_folder(
     Arguments mirror ``dermkit evaluate``'s options (see :func:`dermkit.evaluation.evaluate.evaluate`); ``audit``
     audits the whole dataset (every split: leakage is across splits) into ``audit.json`` and the report;
     ``data_options`` are ``data.KEY=VALUE`` reader options (see :func:`read_model_data`); ``progress`` shows the
-    long steps (:mod:`dermkit.progress`).
+    long steps (:mod:`dermkit.progress`); ``head`` picks an SPBL model's head (``svm``, ``cnn`` or ``both``);
+    ``result`` holds predictions of the chosen images made beforehand (a sharded evaluation's, see
+    :mod:`dermkit.evaluation.sharded`) instead of predicting here.
     """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise OutputPathError(f"{out}: is a file; --out takes a folder")
+    out = check_output(out, "folder")
+    if (save or report) and not is_onnx(model):  # model.json (the threshold) and MODEL_CARD.md go into its folder
+        check_output(resolve_model_dir(model), "folder")
     if save and not choose_threshold:
         raise ConfigError("--save stores the threshold chosen by --choose-threshold (e.g. recall=0.999); none given")
     rule = parse_rule(choose_threshold) if choose_threshold else None
-    predictor = Predictor.from_checkpoint(model, tta=tta)
+    if save and is_onnx(model):
+        raise ConfigError(_READ_ONLY.format(model=model, what="--save"))
+    predictor = load_predictor(model, tta=tta)
+    if head is not None:
+        choose_head(predictor.spec, head)
     dataset = read_model_data(predictor.spec, data, data_options)
     table, description = select_split(dataset, split)
     evaluation = evaluate(predictor, table, batch_size=batch_size, num_workers=num_workers,
                           class_map=parse_class_map(class_map), bootstrap=bootstrap, group_by=group_by, seed=seed,
-                          choose_threshold=rule, progress=progress)  # fmt: skip
+                          choose_threshold=rule, progress=progress,
+                          **({} if result is None else {"result": result}))  # fmt: skip
     if includes_training_images(predictor.spec, data, table):
         evaluation.metrics["warnings"].append(
             "these images include training images (a train split, or the whole training dataset): the metrics are "
             "optimistic; evaluate held-out images (--split test)"
         )
-    run = EvaluationRun(evaluation, description)
-    model_dir = resolve_model_dir(model)
-    if rule is not None and save:
-        write_spec(model_dir, predictor.spec)
+    run = EvaluationRun(evaluation, description, task=predictor.task)
+    model_dir = None if is_onnx(model) else resolve_model_dir(model)
+    if rule is not None and save and model_dir is not None:
+        write_spec(model_dir, evaluation.spec)
         run.threshold_saved = True
     if not report:  # a report left by an earlier evaluation into this folder would describe other numbers
         (out / "report.html").unlink(missing_ok=True)
@@ -118,8 +133,10 @@ def evaluate_to_folder(
         from dermkit.reports.html_report import write_report
         from dermkit.reports.model_card import write_model_card
 
-        model_info = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
-        model_info["decision"] = predictor.spec.decision.model_dump(mode="json")
+        # an exported .onnx file has no folder: its description comes from its metadata, its card goes into --out
+        model_info = (predictor.spec.model_dump(mode="json") if model_dir is None
+                      else json.loads((model_dir / "model.json").read_text(encoding="utf-8")))  # fmt: skip
+        model_info["decision"] = evaluation.spec.decision.model_dump(mode="json")
         split_name = "/".join(table.splits) or "all"
         data_info = {"source": table.source, "split": split_name, "n": len(table),
                      "class_counts": dict(zip(table.class_names, table.class_counts(), strict=True))}  # fmt: skip
@@ -127,10 +144,11 @@ def evaluate_to_folder(
             out / "report.html", title=f"{model_info['architecture']['name']} on {Path(data).name}",
             metrics=evaluation.metrics, y_true=evaluation.labels, proba=evaluation.proba,
             class_names=predictor.class_names, paths=evaluation.paths,
-            training_log=model_dir / "logs" / "metrics.csv", model_info=model_info, data_info=data_info,
+            training_log=None if model_dir is None else model_dir / "logs" / "metrics.csv", model_info=model_info,
+            data_info=data_info,
             audit=audit_dict, figures=predictor.task.report_figures(predictor.spec, evaluation),
         )  # fmt: skip
-        run.files["model card"] = write_model_card(model_dir / "MODEL_CARD.md", model_info=model_info,
+        run.files["model card"] = write_model_card((model_dir or out) / "MODEL_CARD.md", model_info=model_info,
                                                    metrics=evaluation.metrics, data_info=data_info)  # fmt: skip
     return run
 
@@ -179,7 +197,11 @@ def calibrate_model(
     train/test: calibrating on training images would fit nothing, and on test images would leak. A stored binary
     threshold is carried over (:func:`carry_threshold`) so the model's decisions do not change.
     """
-    predictor = Predictor.from_checkpoint(model, tta="none")  # temperature scaling is fitted on plain logits
+    if save and is_onnx(model):
+        raise ConfigError(_READ_ONLY.format(model=model, what="calibrate (without --dry-run)"))
+    if save:  # the temperature goes into model.json
+        check_output(resolve_model_dir(model), "folder")
+    predictor = load_predictor(model, tta="none")  # temperature scaling is fitted on plain logits
     if not predictor.task.calibratable:
         raise ConfigError(f"calibrate fits a temperature to one softmax/sigmoid head; a {predictor.spec.task} model "
                           "has none")  # fmt: skip
@@ -199,15 +221,14 @@ def calibrate_model(
                         f"exactly for single views only: choose it again (evaluate --tta {decision.tta} "
                         "--choose-threshold ... --save)")  # fmt: skip
     old_temperature, threshold = decision.temperature, predictor.threshold
-    decision.temperature = 1.0
-    evaluation = evaluate(predictor, table, batch_size=batch_size, num_workers=num_workers,
-                          class_map=parse_class_map(class_map), progress=progress)  # fmt: skip
+    evaluation = evaluate(predictor.with_decision(temperature=1.0), table, batch_size=batch_size,
+                          num_workers=num_workers, class_map=parse_class_map(class_map), progress=progress)  # fmt: skip
     result = fit_calibration(evaluation.logits, evaluation.labels)
     run = CalibrationRun(result, description, threshold, warnings=warnings, same_decisions=decision.tta == "none")
-    decision.temperature = result.temperature
+    changes: dict[str, Any] = {"temperature": result.temperature}
     if threshold is not None:
-        run.threshold_after = decision.threshold = carry_threshold(threshold, old_temperature, result.temperature)
+        run.threshold_after = changes["threshold"] = carry_threshold(threshold, old_temperature, result.temperature)
     if save:
-        write_spec(resolve_model_dir(model), predictor.spec)
+        write_spec(resolve_model_dir(model), predictor.with_decision(**changes).spec)
         run.saved = True
     return run

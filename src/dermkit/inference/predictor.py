@@ -9,26 +9,32 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from dermkit.data.dataset import ImageDataset, make_loader
 from dermkit.data.decode import load_image
 from dermkit.data.preprocess import Preprocess
 from dermkit.data.records import Record
-from dermkit.errors import ConfigError
+from dermkit.inference.runtime import (
+    TTA_MODES,
+    BatchResult,
+    ImageInput,
+    check_tta,
+    collect_chunks,
+    fill_unread,
+    is_onnx,
+    store_rows,
+)
 from dermkit.models.artifact import ModelSpec, load_model
 from dermkit.tasks import Prediction, get_task
 from dermkit.tasks.classify import decide, stored_threshold
 
-ImageInput = str | Path | bytes | Image.Image | np.ndarray
-TTA_MODES = ("none", "flips", "d4")
+__all__ = ["TTA_MODES", "BatchResult", "ImageInput", "Prediction", "Predictor", "tta_views"]
 
 
 def tta_views(batch: torch.Tensor, mode: str | None) -> list[torch.Tensor]:
@@ -38,43 +44,13 @@ def tta_views(batch: torch.Tensor, mode: str | None) -> list[torch.Tensor]:
     (4 rotations, each also mirrored). Lesion images have no canonical orientation, so every view is as valid as
     the original.
     """
-    if mode in (None, "none"):
+    mode = check_tta(mode)
+    if mode is None:
         return [batch]
     if mode == "flips":
         return [batch, batch.flip(-1), batch.flip(-2), batch.flip(-1, -2)]
-    if mode == "d4":
-        rotations = [torch.rot90(batch, k, dims=(-2, -1)) for k in range(4)]
-        return rotations + [view.flip(-1) for view in rotations]
-    raise ConfigError(f"unknown test-time augmentation '{mode}'; choose one of: {', '.join(TTA_MODES)}")
-
-
-@dataclass
-class BatchResult:
-    """Outputs for many images, in input order; rows of unreadable images are NaN.
-
-    Attributes:
-        outputs: the task's post-processed outputs (:meth:`dermkit.tasks.Task.postprocess`), N rows each; every task
-            has ``proba`` (N, C): its per-class probabilities (temperature and test-time augmentation applied).
-        errors: per image, the one-line error or None.
-    """
-
-    outputs: dict[str, np.ndarray]
-    errors: list[str | None]
-
-    @property
-    def proba(self) -> np.ndarray:
-        """(N, C) class probabilities."""
-        return self.outputs["proba"]
-
-    @property
-    def logits(self) -> np.ndarray:
-        """(N, K) raw logits of the plain view (K = 1 for a sigmoid model), for calibration (classify)."""
-        return self.outputs["logits"]
-
-    @property
-    def readable(self) -> np.ndarray:
-        """Boolean mask of the images that were predicted."""
-        return np.array([error is None for error in self.errors], dtype=bool)
+    rotations = [torch.rot90(batch, k, dims=(-2, -1)) for k in range(4)]
+    return rotations + [view.flip(-1) for view in rotations]
 
 
 class Predictor:
@@ -100,9 +76,21 @@ class Predictor:
         tta_views(torch.zeros(1, 3, 2, 2), tta)  # validate the mode now, not at the first batch
         self.tta = None if tta == "none" else tta
 
+    def with_decision(self, **changes: Any) -> Predictor:
+        """A new predictor over the same network whose decision rule has ``changes`` (threshold, temperature...);
+        this one is left as it was."""
+        decision = self.spec.decision.model_copy(update=changes)
+        spec = self.spec.model_copy(update={"decision": decision})
+        return type(self)(self.model, spec, self.device, self.tta or "none")
+
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu", tta: str | None = None) -> Predictor:
-        """Load from a run folder, or the ``model.json`` in it."""
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu", tta: str | None = None) -> Any:
+        """Load from a run folder, or the ``model.json`` in it; an exported ``.onnx`` file gives an
+        :class:`~dermkit.inference.onnx_predictor.OnnxPredictor` (same interface, runs on onnxruntime)."""
+        if is_onnx(path):
+            from dermkit.inference.onnx_predictor import OnnxPredictor
+
+            return OnnxPredictor.from_file(path, tta=tta)
         model, spec = load_model(path)
         return cls(model, spec, device, tta)
 
@@ -178,21 +166,28 @@ class Predictor:
         Returns:
             The task's outputs and per-image errors, in record order (NaN rows for unreadable files).
         """
-        n = len(records)
-        outputs: dict[str, np.ndarray] = {"proba": np.full((n, len(self.class_names)), np.nan)}
-        errors: list[str | None] = [None] * n
+        chunks = self.iter_records(records, batch_size=batch_size, num_workers=num_workers)
+        return collect_chunks(chunks, len(records), len(self.class_names), progress)
+
+    def iter_records(
+        self, records: Sequence[Record], *, batch_size: int = 32, num_workers: int = 0
+    ) -> Iterator[tuple[int, BatchResult]]:
+        """Predict files batch by batch, in record order, holding one batch at a time (for archives of any size).
+
+        Yields:
+            ``(start, chunk)``: ``chunk`` holds the outputs and errors of ``records[start : start + len(chunk.errors)]``
+            (NaN rows for unreadable files); consecutive chunks follow each other.
+        """
         loader = make_loader(ImageDataset(records, self.preprocess), batch_size, num_workers=num_workers)
-        done = 0
+        start = 0
         for batch in loader:
+            rows = batch["index"].numpy() - start if "image" in batch else np.zeros(0, dtype=np.int64)
+            size = len(rows) + len(batch["skipped_index"])
+            outputs: dict[str, np.ndarray] = {}
+            errors: list[str | None] = [None] * size
             for index, message in zip(batch["skipped_index"], batch["skipped"], strict=True):
-                errors[index] = message
+                errors[index - start] = message
             if "image" in batch:
-                rows = batch["index"].numpy()
-                for key, value in self._forward(batch["image"]).items():
-                    if key not in outputs or outputs[key].shape[1:] != value.shape[1:]:
-                        outputs[key] = np.full((n, *value.shape[1:]), np.nan)
-                    outputs[key][rows] = value
-            if progress is not None:
-                done += len(batch["skipped_index"]) + (len(batch["index"]) if "image" in batch else 0)
-                progress(done, n)
-        return BatchResult(outputs, errors)
+                store_rows(outputs, rows, self._forward(batch["image"]), size)
+            yield start, BatchResult(fill_unread(outputs, size, len(self.class_names)), errors)
+            start += size

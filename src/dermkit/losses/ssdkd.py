@@ -263,6 +263,21 @@ class ProjectionHead(nn.Module):
         return self.mlp(x)
 
 
+class SSContrastiveLoss(nn.Module):
+    """Module form of :func:`ss_contrastive_loss`, SSD-KD's stage-1 loss (Wang et al., Medical Image Analysis 2023).
+
+    Shape:
+        rotated_emb (3N, d), plain_emb (N, d); output () or (3N,) for ``none``.
+    """
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, rotated_emb: torch.Tensor, plain_emb: torch.Tensor) -> torch.Tensor:
+        return ss_contrastive_loss(rotated_emb, plain_emb, self.reduction)
+
+
 class SSDKDLoss(nn.Module):
     """Module form of :func:`ssdkd_loss` (Wang et al., Medical Image Analysis 84:102693, 2023).
 

@@ -1,7 +1,8 @@
 """The full metric report of a classifier, as computed by ``dermkit evaluate``.
 
 :func:`classification_metrics` gathers the functions of :mod:`dermkit.metrics.functional` and
-:mod:`dermkit.metrics.calibration` into one JSON-ready dict; :func:`format_summary` renders it for a terminal.
+:mod:`dermkit.metrics.calibration` into one JSON-ready dict; :func:`dermkit.reports.summary.format_summary` renders it
+for a terminal.
 """
 
 from __future__ import annotations
@@ -16,14 +17,20 @@ import numpy as np
 from . import functional as F
 from ._validation import MetricInputError, UndefinedMetricWarning, check_proba
 from .calibration import expected_calibration_error
+from .longtail import SHOT_FEW, SHOT_MANY, g_mean_spbl, shot_accuracy, shot_groups, weighted_pr_harmonic
 
-__all__ = ["classification_metrics", "format_summary"]
+__all__ = ["classification_metrics", "longtail_metrics"]
 
 _PER_CLASS = ("precision", "recall", "f1", "specificity")
 
 
 def classification_metrics(
-    y_true: np.ndarray, proba: np.ndarray, class_names: Sequence[str], *, threshold: float | None = None
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    threshold: float | None = None,
+    train_counts: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Compute every evaluation metric of a classifier in one JSON-ready dict.
 
@@ -35,6 +42,8 @@ def classification_metrics(
         proba: (N, C) class probabilities.
         class_names: C names, in class-index order.
         threshold: Optional decision threshold in [0, 1]; binary only.
+        train_counts: Optional (C,) training images per class: with C > 2 adds the many / medium / few-shot
+            accuracies (:func:`~dermkit.metrics.longtail.shot_groups`' default thresholds).
 
     Returns:
         Dict with keys ``n``, ``accuracy``, ``balanced_accuracy``, ``macro`` and ``weighted`` (each with
@@ -44,7 +53,10 @@ def classification_metrics(
         ``g_mean``, ``log_loss``, ``brier`` (multi-class form, sum over classes; see
         :func:`~dermkit.metrics.functional.brier_score`), ``ece`` (15 bins), ``cohen_kappa``; when C > 2
         ``top2_accuracy`` and ``quadratic_kappa`` (quadratic weights: meaningful when the class order is the
-        grade order, as for ordinal acne or severity grades); ``threshold`` and ``undefined`` (list of
+        grade order, as for ordinal acne or severity grades), and the long-tail metrics ``g_mean_spbl`` and
+        ``weighted_pr_harmonic`` (SPBL's corrected G-mean and its "MAUC", :mod:`dermkit.metrics.longtail`), plus with
+        ``train_counts`` ``many_shot_accuracy``, ``medium_shot_accuracy``, ``few_shot_accuracy`` (None for a group
+        without test images) and ``shots`` (classes per group, thresholds); ``threshold`` and ``undefined`` (list of
         ``"metric/class"`` or ``"metric"`` entries that are NaN; ``roc_auc/<class>``, ``mauc/<class>`` and
         ``average_precision/<class>`` name classes left out of the multi-class macro AUC, MAUC and AP). Values are
         Python ints / floats / lists; undefined values are ``float("nan")``. A single
@@ -100,6 +112,7 @@ def classification_metrics(
             out["quadratic_kappa"] = F.cohen_kappa(y, y_pred, c, weights="quadratic")
             # one-vs-rest AUC / AP are undefined for absent classes; the macro values skip them
             ovr_auc, ovr_ap = F.roc_auc(y, p, average=None), F.average_precision(y, p, average=None)
+            out.update(longtail_metrics(y, y_pred, c, train_counts))
     out["threshold"] = threshold
 
     undefined = [
@@ -118,57 +131,24 @@ def classification_metrics(
     return out
 
 
-def _fmt(x: Any, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    return f"{x:.{digits}f}"
+def longtail_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, train_counts: Sequence[int] | None = None
+) -> dict[str, Any]:
+    """The long-tail metrics of a multi-class prediction (see :func:`classification_metrics`).
 
-
-def format_summary(metrics: dict[str, Any]) -> str:
-    """Render a :func:`classification_metrics` dict (or its JSON round-trip, where NaN became null) as text.
-
-    Args:
-        metrics: Output of :func:`classification_metrics`.
-
-    Returns:
-        A multi-line plain-text block: headline metrics, a per-class precision / recall / F1 / support table with
-        macro and weighted averages, and the labelled confusion matrix (rows true, columns predicted).
+    Raises:
+        MetricInputError: ``train_counts`` of another length than ``num_classes``.
     """
-    head = [
-        ("samples", str(metrics["n"])),
-        ("accuracy", _fmt(metrics.get("accuracy"))),
-        ("balanced accuracy", _fmt(metrics.get("balanced_accuracy"))),
-        ("ROC-AUC", _fmt(metrics.get("roc_auc"))),
-    ]
-    if metrics.get("mauc") is not None:
-        head.append(("MAUC (Hand & Till)", _fmt(metrics["mauc"])))
-    head.append(("log loss", _fmt(metrics.get("log_loss"))))
-    if metrics.get("threshold") is not None:
-        head.append(("threshold", _fmt(metrics["threshold"])))
-    width = max(len(k) for k, _ in head)
-    lines = [f"{k:<{width}}  {v}" for k, v in head]
-
-    per_class = metrics["per_class"]
-    names = list(per_class)
-    name_w = max(len("weighted avg"), *(len(s) for s in names))
-    cols = ("precision", "recall", "f1", "support")
-    lines += ["", f"{'class':<{name_w}}  " + "  ".join(f"{h:>9}" for h in cols)]
-    for name in names:
-        row = per_class[name]
-        vals = [_fmt(row[k], 3) for k in cols[:3]] + [str(row["support"])]
-        lines.append(f"{name:<{name_w}}  " + "  ".join(f"{v:>9}" for v in vals))
-    total = sum(per_class[s]["support"] for s in names)
-    for group in ("macro", "weighted"):
-        vals = [_fmt(metrics[group][k], 3) for k in cols[:3]] + [str(total)]
-        lines.append(f"{group + ' avg':<{name_w}}  " + "  ".join(f"{v:>9}" for v in vals))
-
-    cm = metrics["confusion_matrix"]
-    labels, matrix = cm["labels"], cm["matrix"]
-    cell_w = [max(3, len(s), *(len(str(r[j])) for r in matrix)) for j, s in enumerate(labels)]
-    corner = "true \\ pred"
-    row_w = max(len(corner), *(len(s) for s in labels))
-    lines += ["", "confusion matrix (rows = true, columns = predicted)"]
-    lines.append(f"{corner:<{row_w}}  " + "  ".join(f"{s:>{w}}" for s, w in zip(labels, cell_w, strict=True)))
-    for label, row in zip(labels, matrix, strict=True):
-        lines.append(f"{label:<{row_w}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(row, cell_w, strict=True)))
-    return "\n".join(lines)
+    out: dict[str, Any] = {
+        "g_mean_spbl": g_mean_spbl(y_true, y_pred, num_classes),
+        "weighted_pr_harmonic": weighted_pr_harmonic(y_true, y_pred, num_classes),
+    }
+    if train_counts is None:
+        return out
+    if len(train_counts) != num_classes:
+        raise MetricInputError(f"train_counts has {len(train_counts)} values for {num_classes} classes")
+    groups = shot_groups(np.asarray(train_counts))
+    out.update({f"{name}_shot_accuracy": value for name, value in shot_accuracy(y_true, y_pred, groups).items()})
+    out["shots"] = {"classes": {name: len(members) for name, members in groups.items()}, "many_above": SHOT_MANY,
+                    "few_below": SHOT_FEW}  # fmt: skip
+    return out

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from dermkit.metrics.bootstrap import MetricFn, bootstrap_metrics
+from dermkit.metrics.names import lower_is_better
 from dermkit.metrics.weighted import RankedScores, WeightedHeadline, headline_names
 
 __all__ = ["HeadlineFunctions", "binary_auc", "bootstrap_metrics", "headline_functions", "subgroup_metrics"]
-LOWER_IS_BETTER = frozenset({"log_loss", "ece", "brier"})
 
 
 def binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
@@ -109,7 +109,7 @@ def subgroup_metrics(
         points = {v: x for v, x in points.items() if np.isfinite(x)}
         if len(points) < 2:
             continue
-        best, worst = (min, max) if name in LOWER_IS_BETTER else (max, min)
+        best, worst = (min, max) if lower_is_better(name) else (max, min)
         best_group, worst_group = best(points, key=points.get), worst(points, key=points.get)
         if points[best_group] == points[worst_group]:
             continue  # every group equal: there is no worst group to point at

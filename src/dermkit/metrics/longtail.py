@@ -16,10 +16,11 @@ from ._validation import check_labels
 __all__ = ["g_mean_spbl", "imbalance_ratio", "shot_accuracy", "shot_groups", "weighted_pr_harmonic"]
 
 SHOT_GROUPS = ("many", "medium", "few")
+SHOT_MANY, SHOT_FEW = 100, 20  # more than 100 training images: many-shot; fewer than 20: few-shot
 SPBL_ZERO_RECALL = 0.001
 
 
-def shot_groups(train_counts: np.ndarray, many: int = 100, few: int = 20) -> dict[str, list[int]]:
+def shot_groups(train_counts: np.ndarray, many: int = SHOT_MANY, few: int = SHOT_FEW) -> dict[str, list[int]]:
     """Split classes by their number of training images (Liu et al., CVPR 2019).
 
     Args:

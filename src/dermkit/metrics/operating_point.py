@@ -24,7 +24,6 @@ __all__ = [
     "YoudenPoint",
     "operating_points",
     "precision_at_recall",
-    "precision_at_recall_first_drop",
     "specificity_at_sensitivity",
     "youden_threshold",
 ]
@@ -107,38 +106,6 @@ def precision_at_recall(
     threshold = float(thr[best])
     precision, recall, _ = _rates(t, s, threshold)
     return PrecisionAtRecall(precision, threshold, recall)
-
-
-def precision_at_recall_first_drop(
-    y_true: np.ndarray, score: np.ndarray, min_recall: float, positive: int = 1
-) -> PrecisionAtRecall:
-    """The skin_classifier notebook's rule, kept to reproduce its numbers: biased, do not use for new work.
-
-    With ``precision, recall, thresholds = precision_recall_curve(...)`` (thresholds increasing, recall
-    non-increasing) it takes ``op = np.argmin(recall > min_recall)``, the first point whose recall is *at or
-    below* ``min_recall``, and reports ``precision[op], thresholds[op], recall[op]``. That point usually misses
-    the recall target, so its precision is optimistic; :func:`precision_at_recall` is the correct definition.
-    Where the original would index past the last threshold (every threshold has recall above the target) this
-    returns sklearn's end point ``(1.0, inf, 0.0)``, i.e. predicting nothing positive.
-
-    Args:
-        y_true: (N,) class indices.
-        score: (N,) real scores, higher = more positive.
-        min_recall: Recall level in [0, 1].
-        positive: Class index counted as positive.
-
-    Returns:
-        ``(precision, threshold, recall)`` at the first-drop index; all NaN (with a warning) without positives.
-    """
-    min_recall = _check_level(min_recall, "min_recall")
-    data = _prepare(y_true, score, positive, False, "precision_at_recall_first_drop")
-    if data is None:
-        return PrecisionAtRecall(_NAN, _NAN, _NAN)
-    t, s = data
-    prec, rec, thr = skm.precision_recall_curve(t, s)
-    op = int(np.argmin(rec > min_recall))
-    threshold = float(thr[op]) if op < thr.shape[0] else float("inf")
-    return PrecisionAtRecall(float(prec[op]), threshold, float(rec[op]))
 
 
 def _roc(t: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

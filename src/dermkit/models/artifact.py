@@ -40,6 +40,7 @@ __all__ = [
     "write_spec",
 ]
 
+
 def save_model(directory: str | Path, model: torch.nn.Module, spec: ModelSpec) -> Path:
     """Write ``model.safetensors`` and ``model.json`` into ``directory`` (each atomically); return the folder."""
     directory = Path(directory)

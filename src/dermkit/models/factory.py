@@ -39,6 +39,26 @@ class Classifier(nn.Module):
         return self.head(self.pool(self.forward_features(x)))
 
 
+class FeatureClassifier(Classifier):
+    """A classifier that also returns its pooled feature through a LeakyReLU: ``forward(x) -> (logits, features)``.
+
+    Self-paced balance learning (Yang, Wu et al., IEEE TNNLS 2019) fits its SVM on the LeakyReLU(0.1)-activated
+    pooled feature of the CNN; returning it beside the logits lets the exported network (and an ONNX copy of it)
+    feed the SVM without hooks. The head still sees the plain pooled feature.
+
+    Shape:
+        x: (N, 3, H, W). Output: logits (N, num_outputs) and features (N, num_features).
+    """
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, negative_slope: float) -> None:
+        super().__init__(backbone, head)
+        self.negative_slope = negative_slope
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+        pooled = self.pool(self.forward_features(x))
+        return self.head(pooled), nn.functional.leaky_relu(pooled, self.negative_slope)
+
+
 class MultiHeadModel(Classifier):
     """A backbone and several named heads on its pooled feature: ``forward(x)`` returns their outputs as a tuple,
     in the order of ``heads`` (acne: grading and counting heads). A tuple, not a dict, so ONNX export names each
@@ -68,6 +88,7 @@ def create_model(
     drop_rate: float = 0.0,
     stem: str = "default",
     heads: dict[str, int] | None = None,
+    features_slope: float | None = None,
     **kwargs: Any,
 ) -> Classifier:
     """Build a classifier from a timm backbone name.
@@ -84,6 +105,8 @@ def create_model(
         stem: ``default``, or ``cifar`` for a ResNet's 3x3 stride-1 stem without max-pool (small inputs).
         heads: several named heads instead of one, ``{name: num_outputs}`` (``num_outputs`` is then ignored); the
             model returns a tuple in this order (:class:`MultiHeadModel`).
+        features_slope: also return the pooled feature through a LeakyReLU of this negative slope, as
+            ``(logits, features)`` (:class:`FeatureClassifier`; SPBL uses 0.1).
         **kwargs: passed to timm (``None`` values ignored).
 
     Returns:
@@ -97,4 +120,6 @@ def create_model(
 
     if heads:
         return MultiHeadModel(backbone, {key: make_head(outputs) for key, outputs in heads.items()})
+    if features_slope is not None:
+        return FeatureClassifier(backbone, make_head(num_outputs), float(features_slope))
     return Classifier(backbone, make_head(num_outputs))

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from dermkit import __version__
 from dermkit.errors import ModelFileError
@@ -48,9 +48,12 @@ class Decision(BaseModel):
         temperature: logits are divided by this before the softmax/sigmoid (1 = uncalibrated).
         tta: test-time augmentation the threshold was chosen with (``none``, ``flips``, ``d4``); prediction uses
             it unless told otherwise, so the chosen recall holds for the probabilities it is applied to.
+
+    Frozen: a changed rule is a new object (``decision.model_copy(update=...)``), so a predictor that explains or
+    serves never sees a threshold another caller is trying out.
     """
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     positive_class: str | None = None
     threshold: float | None = None
@@ -78,6 +81,19 @@ class ModelSpec(BaseModel):
     decision: Decision = Field(default_factory=Decision)
     metrics: dict[str, Any] = Field(default_factory=dict)
     training: dict[str, Any] = Field(default_factory=dict)
+    _directory: Path | None = PrivateAttr(default=None)
+
+    @property
+    def directory(self) -> Path | None:
+        """The model folder this spec was read from (:func:`read_spec`), where a task finds files named in its
+        ``task_options`` (SPBL's SVM arrays); None for a spec built in memory. Not written to ``model.json``."""
+        return self._directory
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when the contents are (where a spec was read from does not count)."""
+        if not isinstance(other, ModelSpec):
+            return NotImplemented
+        return self.__dict__ == other.__dict__ and self.__pydantic_extra__ == other.__pydantic_extra__
 
 
 def resolve_model_dir(path: str | Path) -> Path:
@@ -106,19 +122,27 @@ def read_spec(path: str | Path) -> ModelSpec:
         raise ModelFileError(f"{spec_path}: not valid JSON ({exc})") from None
     except OSError as exc:
         raise ModelFileError(f"{spec_path}: cannot read ({exc.strerror or exc})") from None
+    spec = parse_spec(data, spec_path)
+    spec._directory = spec_path.parent
+    return spec
+
+
+def parse_spec(data: object, where: str | Path) -> ModelSpec:
+    """Validate ``model.json``'s content (from a file, or an ONNX model's metadata); errors name ``where``."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ModelFileError(f'{spec_path}: not a dermkit model description (missing "format": "{FORMAT}")')
+        raise ModelFileError(f'{where}: not a dermkit model description (missing "format": "{FORMAT}")')
     version = data.get("format_version", 0)
     if not isinstance(version, int) or isinstance(version, bool):
-        raise ModelFileError(f"{spec_path}: invalid 'format_version': expected an integer (got {version!r})")
+        raise ModelFileError(f"{where}: invalid 'format_version': expected an integer (got {version!r})")
     if version > FORMAT_VERSION:
-        raise ModelFileError(f"{spec_path}: written by a newer dermkit (format {data['format_version']}); upgrade")
+        raise ModelFileError(f"{where}: written by a newer dermkit (format {data['format_version']}); upgrade")
     try:
-        return ModelSpec.model_validate(data)
+        spec = ModelSpec.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ModelFileError(f"{spec_path}: invalid '{where}': {first['msg']}") from None
+        loc = ".".join(str(part) for part in first["loc"])
+        raise ModelFileError(f"{where}: invalid '{loc}': {first['msg']}") from None
+    return spec
 
 
 def write_spec(directory: str | Path, spec: ModelSpec) -> Path:

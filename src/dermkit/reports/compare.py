@@ -8,15 +8,16 @@ folder (``cv_results.json``: mean +/- std over folds).
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dermkit.errors import DataError
+from dermkit.metrics.names import METRICS
+from dermkit.reports.numbers import as_number
 
-COMPARE_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "mauc", "average_precision", "g_mean",
-                   "log_loss", "ece")  # fmt: skip
+COMPARE_METRICS = tuple(METRICS)
+"""Every metric a run may hold; a table shows the rows some run has a value for."""
 
 
 @dataclass
@@ -38,18 +39,10 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _number(value: Any) -> float | None:
-    return (
-        float(value)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        else None
-    )
-
-
 def _from_metrics(metrics: dict[str, Any]) -> dict[str, tuple[float | None, float | None]]:
     flat = dict(metrics)
     flat["macro_f1"] = (metrics.get("macro") or {}).get("f1")
-    return {name: (_number(flat.get(name)), None) for name in COMPARE_METRICS}
+    return {name: (as_number(flat.get(name)), None) for name in COMPARE_METRICS}
 
 
 def load_run_metrics(path: str | Path) -> RunMetrics:
@@ -61,8 +54,8 @@ def load_run_metrics(path: str | Path) -> RunMetrics:
         raise DataError(f"{path}: no such run folder or metrics file")
     if (path / "cv_results.json").is_file():
         summary = _read_json(path / "cv_results.json").get("summary", {})
-        values = {name: (_number((summary.get(name) or {}).get("mean")), _number((summary.get(name) or {}).get("std")))
-                  for name in COMPARE_METRICS}  # fmt: skip
+        values = {name: (as_number((summary.get(name) or {}).get("mean")),
+                         as_number((summary.get(name) or {}).get("std"))) for name in COMPARE_METRICS}  # fmt: skip
         return RunMetrics(path.name, str(path / "cv_results.json"), values)
     evaluations = sorted(path.glob("eval*/metrics.json"), key=lambda p: p.stat().st_mtime)
     if (path / "metrics.json").is_file():

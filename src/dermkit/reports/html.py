@@ -13,7 +13,8 @@ from matplotlib.figure import Figure
 
 from dermkit import __version__
 from dermkit.reports import figures as plots
-from dermkit.reports.model_card import UNDEFINED, format_value
+from dermkit.reports.model_card import format_value
+from dermkit.reports.numbers import UNDEFINED
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:0 auto;max-width:1180px;

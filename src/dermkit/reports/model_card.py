@@ -7,54 +7,36 @@ dermkit knows about a run. :func:`headline_metrics` and :func:`format_value` are
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from dermkit import __version__
 from dermkit.fileio import write_text
+from dermkit.metrics.names import lower_is_better, metric_label
+from dermkit.reports.numbers import UNDEFINED, as_number, format_number
 
 __all__ = ["format_ci", "format_value", "headline_metrics", "write_model_card"]
 
-UNDEFINED = "undefined"
-# (key, label, lower_is_better); "{pos}" is the positive class of a binary model
-_HEADLINE = (
-    ("accuracy", "Accuracy", False),
-    ("balanced_accuracy", "Balanced accuracy", False),
-    ("roc_auc", "ROC-AUC", False),
-    ("mauc", "MAUC (Hand & Till)", False),
-    ("macro_f1", "Macro F1", False),
-    ("sensitivity", "Sensitivity ({pos})", False),
-    ("specificity", "Specificity", False),
-    ("g_mean", "G-mean", False),
-    ("average_precision", "Average precision", False),
-    ("cohen_kappa", "Cohen's kappa", False),
-    ("top2_accuracy", "Top-2 accuracy", False),
-    ("log_loss", "Log loss", True),
-    ("brier", "Brier score", True),
-    ("ece", "ECE (15 bins)", True),
-)
-
-
-def _number(x: Any) -> float | None:
-    """``x`` as a finite-or-infinite float, or None for None / NaN / non-numbers (JSON null included)."""
-    if isinstance(x, bool) or not isinstance(x, int | float):
-        return None
-    return None if math.isnan(float(x)) else float(x)
+# the headline cards, in display order (labels and directions: dermkit.metrics.names)
+_HEADLINE = ("accuracy", "balanced_accuracy", "roc_auc", "mauc", "macro_f1", "sensitivity", "specificity", "g_mean",
+             "average_precision", "cohen_kappa", "top2_accuracy", "log_loss", "brier", "ece", "macro_precision",
+             "macro_sensitivity", "macro_specificity", "youden", "quadratic_kappa", "mcc", "count_mae",
+             "count_rmse")  # fmt: skip
+_TASK_SPECIFIC = frozenset({"mauc", "top2_accuracy", "macro_precision", "macro_sensitivity", "macro_specificity",
+                            "youden", "quadratic_kappa", "mcc", "count_mae", "count_rmse"})  # fmt: skip
 
 
 def format_value(x: Any, digits: int = 3) -> str:
     """A metric value with ``digits`` decimals; None, NaN and non-numbers become ``"undefined"`` (never 0)."""
-    value = _number(x)
-    return UNDEFINED if value is None else f"{value:.{digits}f}"
+    return format_number(x, digits)
 
 
 def format_ci(ci: dict | None, digits: int = 3) -> str:
     """``"[low, high]"`` of a bootstrap CI dict; empty string without one, ``"[undefined]"`` if its ends are NaN."""
     if not ci:
         return ""
-    low, high = _number(ci.get("low")), _number(ci.get("high"))
+    low, high = as_number(ci.get("low"), finite=False), as_number(ci.get("high"), finite=False)
     if low is None or high is None:
         return f"[{UNDEFINED}]"
     return f"[{low:.{digits}f}, {high:.{digits}f}]"
@@ -82,21 +64,23 @@ def headline_metrics(metrics: dict) -> list[dict[str, Any]]:
         "specificity": pos_row.get("specificity"),
     }
     out = []
-    for key, label, lower in _HEADLINE:
+    for key in _HEADLINE:
         if key in ("sensitivity", "specificity") and not binary:
             continue
         value = derived[key] if key in derived else metrics.get(key)
         if value is None and key in cis:
             value = cis[key].get("point")
-        if value is None and key not in cis and key in ("mauc", "top2_accuracy"):
-            continue  # multi-class only
+        if value is None and key not in cis and key in _TASK_SPECIFIC:
+            continue  # multi-class only, or another task's
+        if value is None and key not in cis and key not in metrics and key not in derived:
+            continue  # not a metric of this task (acne has no ROC-AUC)
         out.append(
             {
                 "key": key,
-                "label": label.format(pos=pos),
-                "value": _number(value),
+                "label": metric_label(key, pos),
+                "value": as_number(value, finite=False),
                 "ci": cis.get(key),
-                "lower_is_better": lower,
+                "lower_is_better": lower_is_better(key),
             }
         )
     known = {row["key"] for row in out}
@@ -106,10 +90,10 @@ def headline_metrics(metrics: dict) -> list[dict[str, Any]]:
             out.append(
                 {
                     "key": key,
-                    "label": key.replace("_", " "),
-                    "value": _number(ci.get("point")),
+                    "label": metric_label(key, pos),
+                    "value": as_number(ci.get("point"), finite=False),
                     "ci": ci,
-                    "lower_is_better": False,
+                    "lower_is_better": lower_is_better(key),
                 }
             )
     return out
@@ -220,7 +204,7 @@ def _operating_point(info: dict, metrics: dict) -> list[str]:
 
 def _limits(info: dict, metrics: dict) -> list[str]:
     data = (info.get("training") or {}).get("data") or {}
-    temperature = _number((info.get("decision") or {}).get("temperature"))
+    temperature = as_number((info.get("decision") or {}).get("temperature"))
     calib = (
         "not calibrated (temperature 1)"
         if temperature in (None, 1.0)

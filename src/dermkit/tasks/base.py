@@ -54,7 +54,12 @@ class Built:
 
 
 class Task:
-    """Base class of a task definition; one instance per task lives in :data:`TASKS`."""
+    """Base class of a task definition; one instance per task lives in :data:`TASKS`.
+
+    A multi-stage method may also define ``run(config, out_dir, **train_kwargs) -> TrainResult``:
+    :func:`dermkit.engine.train.train` then defers to it (with ``resume``, ``strict``, ``overwrite``, ``callbacks``
+    and ``data``), and it calls the engine's ``build_run`` / ``fit`` / ``export`` stages itself (SPBL's rounds).
+    """
 
     name: ClassVar[str] = ""
     options: ClassVar[type[TaskOptions]] = TaskOptions
@@ -166,6 +171,15 @@ class Task:
     def metric_functions(self, spec: ModelSpec) -> Mapping[str, Callable[[np.ndarray, np.ndarray], float]]:
         """The headline metrics as ``fn(y, p) -> float`` on :meth:`metric_arrays` (bootstrap CIs, subgroups)."""
         raise NotImplementedError
+
+    def summary(self, metrics: Mapping[str, Any]) -> str:
+        """A few lines for the terminal: the headline metrics present in ``metrics`` (4 decimals)."""
+        lines = [f"{'images':20s}{metrics.get('n', '?')}"]
+        for name in self.headline():
+            value = metrics.get(name)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                lines.append(f"{name:20s}{value:.4f}")
+        return "\n".join(lines)
 
     def report_figures(self, spec: ModelSpec, evaluation: Any) -> list[tuple[str, Callable[[], Any]]]:
         """``(title, make_figure)`` pairs for the HTML report beyond its metric tables (matplotlib figures)."""

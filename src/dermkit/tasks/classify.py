@@ -137,6 +137,11 @@ class Classify(Task):
     def headline(self) -> list[str]:
         return list(CV_METRICS)
 
+    def summary(self, metrics: Mapping[str, Any]) -> str:
+        from dermkit.reports.summary import format_summary
+
+        return format_summary(dict(metrics))
+
     def evaluate(self, predictor: Any, table: ImageTable, **options: Any) -> Any:
         from dermkit.evaluation.classification import evaluate_classifier
 

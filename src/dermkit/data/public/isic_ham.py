@@ -8,7 +8,8 @@
   ``ISIC_2019_Training_Metadata.csv`` when it lies beside it) and the ISIC 2020 ground truth (``image_name``,
   ``patient_id``, ..., ``benign_malignant``). ISIC 2019 classes are the one-hot columns without UNK, sorted
   alphabetically (AK, BCC, BKL, DF, MEL, NV, SCC, VASC, as in the D-KD project); rows with no positive class are
-  skipped with one warning. ISIC 2020 labels are benign/malignant, grouped by patient.
+  skipped with one warning, and a log line says UNK is kept out. ``data.fold=k`` (1..5) splits ISIC 2019 by the
+  D-KD protocol (:mod:`dermkit.data.public.isic_protocol`). ISIC 2020 labels are benign/malignant, grouped by patient.
 
 Each format is detected from the CSV header (or a folder holding exactly one such CSV) and is checked before the
 generic CSV manifest; a CSV that also has a path or split column is left to ``csv_manifest``.
@@ -17,18 +18,22 @@ generic CSV manifest; a CSV that also has a path or split column is left to ``cs
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from dermkit.data.decode import is_image_file
 from dermkit.data.formats import DatasetFormat, ReadOptions, register_format
 from dermkit.data.manifests import _read_csv_rows
 from dermkit.data.public import medmnist as _medmnist  # registers medmnist
+from dermkit.data.public.isic_protocol import protocol_splits
 from dermkit.data.records import ImageTable, LabelMap, Record
 from dermkit.errors import DataError
 
+log = logging.getLogger("dermkit")
 HAM10000_CLASSES = _medmnist.DERMAMNIST_CLASSES  # the seven dx codes, alphabetical
 ISIC2019_METADATA = "ISIC_2019_Training_Metadata.csv"
 ISIC_ONE_HOT = ("MEL", "NV", "BCC", "AK", "AKIEC", "BKL", "DF", "VASC", "SCC", "UNK")
@@ -179,7 +184,8 @@ def _read_isic2019(path: Path, options: ReadOptions) -> ImageTable:
     labels = LabelMap(one_hot, options.class_names, str(path))
     metadata = _isic2019_metadata(path)
     finder = _ImageFinder(path, ISIC2019_IMAGE_DIRS, options)
-    records, skipped = [], 0
+    unk_column = next((name for name in header if name.upper() == "UNK"), None)
+    records, skipped, unknown = [], 0, 0
     for line, row in zip(lines, rows, strict=True):
         where = f"{path} line {line}"
         positives = [name for name in one_hot if _is_positive(row[name], where)]
@@ -188,6 +194,7 @@ def _read_isic2019(path: Path, options: ReadOptions) -> ImageTable:
             raise DataError(f"{where}: image {image} has more than one positive class ({', '.join(positives)})")
         if not positives:
             skipped += 1
+            unknown += bool(unk_column) and _is_positive(row[unk_column], where)
             continue
         image = row["image"].strip()
         meta = {key: value for key, value in row.items() if key not in unused}
@@ -202,8 +209,15 @@ def _read_isic2019(path: Path, options: ReadOptions) -> ImageTable:
         )
     if skipped:
         warnings.warn(f"{path}: skipped {skipped} rows with no positive class (all zero or only UNK)", stacklevel=2)
+    if unk_column:
+        log.info("%s: UNK is not a training class; %d UNK rows kept out", path, unknown)
     if options.check_files:
         finder.check(len(records))
+    if options.fold and not options.paths_only:  # the D-KD protocol's splits (data.fold=1..5)
+        splits = protocol_splits([r.label for r in records], [r.group for r in records], options.fold, str(path))
+        records = [replace(record, split=split) for record, split in zip(records, splits, strict=True)]
+        counts = ", ".join(f"{name} {splits.count(name)}" for name in ("train", "val", "test"))
+        log.info("%s: D-KD protocol, fold %d validating: %s (lesions grouped)", path, options.fold, counts)
     return ImageTable(records, labels.class_names, source=str(path), format="isic")
 
 
