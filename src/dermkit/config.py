@@ -79,7 +79,8 @@ class DataConfig(ReaderOptions):
     train_transform: str = "light"
     batch_size: int = Field(32, ge=1)
     eval_batch_size: int | None = Field(None, ge=1)
-    num_workers: int = Field(2, ge=0)
+    num_workers: int | None = Field(None, ge=0)  # None: the usable cores but one; 0 for arrays held in memory
+    cache: str | None = None  # decoded-image cache: None, auto (~/.cache/dermkit/decoded) or a folder
     sampler: str | None = None
     val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
     positive_class: str | None = None
@@ -217,6 +218,10 @@ class TrainerConfig(_Section):
     log_every_n_steps: int = Field(10, ge=1)
     deterministic: bool = False
     progress_bar: bool = True
+    channels_last: bool = True  # NHWC weights and inputs: faster convolutions on CPU (oneDNN) and tensor cores
+    compile: bool = False  # torch.compile the task (a C++ compiler on CPU; minutes of compiling before step one)
+    benchmark: bool = True  # cudnn.benchmark: pick the fastest convolution algorithms (GPU; off when deterministic)
+    ema_decay: float | None = Field(None, gt=0.0, lt=1.0)  # keep an exponential moving average of the weights
     skip_nonfinite: int = Field(0, ge=0)  # NaN/inf training losses skipped (with a warning each) before stopping
 
     @field_validator("precision", mode="before")

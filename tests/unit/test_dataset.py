@@ -83,3 +83,21 @@ def test_workers_draw_independent_but_reproducible_augmentations(synth_dir: Path
     assert not torch.equal(first[0], first[1])
     assert all(torch.equal(a, b) for a, b in zip(first, _augmented_batches(path, seed=0), strict=True))
     assert not all(torch.equal(a, b) for a, b in zip(first, _augmented_batches(path, seed=1), strict=True))
+
+
+def _train_batch_sizes(synth_dir: Path, count: int, sampler: str | None = None) -> list[int]:
+    from dermkit.data.loaders import training_loaders
+    from dermkit.data.records import ImageTable
+
+    paths = sorted((synth_dir / "benign").glob("*.jpg"))[:count]
+    table = ImageTable([Record(path, i % 2) for i, path in enumerate(paths)], ["benign", "malignant"], synth_dir)
+    train, _ = training_loaders(table, table, Preprocess(32, 32), transform="none", targets=lambda r: {},
+                                batch_size=4, num_workers=0, sampler=sampler)  # fmt: skip
+    return [len(batch["index"]) for batch in train]
+
+
+def test_a_last_training_batch_of_one_image_is_dropped_and_others_are_kept(synth_dir: Path) -> None:
+    # Batch norm cannot train on one image ("Expected more than 1 value per channel"): 9 = 4 + 4 + 1 drops the 1.
+    assert _train_batch_sizes(synth_dir, 9) == [4, 4]
+    assert _train_batch_sizes(synth_dir, 10) == [4, 4, 2]
+    assert _train_batch_sizes(synth_dir, 5, sampler="balanced") == [4]

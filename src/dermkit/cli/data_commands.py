@@ -1,4 +1,4 @@
-"""Data commands: ``synth`` and ``split``."""
+"""Data commands: ``synth``, ``split``, ``prepare``, ``audit`` and ``datasets``."""
 
 from __future__ import annotations
 
@@ -120,6 +120,39 @@ def split(
         console.print("no byte-identical duplicates found")
     for name, path in report.files.items():
         console.print(f"{name}: {path}")
+
+
+@app.command()
+def prepare(
+    data: Path = typer.Argument(..., help="Dataset (any supported layout)."),
+    options: list[str] | None = typer.Argument(None, help=READER_OPTIONS_HELP, show_default=False),
+    size: int = typer.Option(
+        ..., min=8, help="Resize to this side: the recipe's data.resize (short side; the square's with square modes)."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Cache folder; then train, evaluate or predict data.root=CACHE."),
+    resize_mode: str = typer.Option("shorter", help="shorter, square or pad_square: the recipe's data.resize_mode."),
+    workers: int | None = typer.Option(None, min=1, help="Decoding threads [default: the usable cores]."),
+) -> None:
+    """Decode every image once into uint8 arrays (and a manifest); reading the folder then skips decoding."""
+    from dermkit.data.cache import build_cache, is_cache
+    from dermkit.data.preprocess import RESIZE_MODES
+
+    if resize_mode not in RESIZE_MODES:
+        raise DataError(f"unknown --resize-mode '{resize_mode}'; choose one of: {', '.join(RESIZE_MODES)}")
+    if out.exists() and not (out.is_dir() and (is_cache(out) or not any(out.iterdir()))):
+        raise DataError(f"{out}: exists and is not a dermkit cache; give --out a new or empty folder")
+    table = read_dataset(data, **reader_options(None, options or ()))
+    with track(len(table), "decoding", "images") as step:
+        manifest = build_cache(table, out, size=size, resize_mode=resize_mode, workers=workers, progress=step)
+    stored = sum(part["bytes"] for part in manifest["parts"].values())
+    reused = f" ({manifest['reused']} unchanged, copied)" if manifest["reused"] else ""
+    console.print(f"cached {manifest['images'] - len(manifest['unreadable'])} of {manifest['images']} images of "
+                  f"{table.source}{reused}: {stored / 2**20:.1f} MB in {out}")  # fmt: skip
+    for error in manifest["unreadable"][:5]:
+        console.print(f"  unreadable (listed in manifest.json, skipped): {error}")
+    if len(manifest["unreadable"]) > 5:
+        console.print(f"  ... {len(manifest['unreadable']) - 5} more in {out / 'manifest.json'}")
+    console.print(f"next: dermkit train RECIPE data.root={out} (data.resize={size} data.resize_mode={resize_mode})")
 
 
 @app.command()

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from dermkit.data.decode import load_image
+from dermkit.data.arrays import read_pixels, usable_cores
+from dermkit.data.batch_dataset import whole_batch
 from dermkit.data.preprocess import Preprocess
 from dermkit.data.records import Record
 from dermkit.errors import ImageLoadError
@@ -53,7 +54,7 @@ class ImageDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         record = self.records[index]
         try:
-            image = load_image(record.path, min_size=self.preprocess.resize)
+            image = read_pixels(record, min_size=self.preprocess.resize)
         except ImageLoadError as exc:
             return {"error": str(exc), "index": index}
         image = self.preprocess.resize_image(image)
@@ -81,23 +82,32 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     return batch
 
 
+def default_workers(dataset: Dataset) -> int:
+    """Loader processes when the user sets none: 0 for a dataset that reads whole batches from memory (workers
+    would cost more than they save), else the usable cores but one, which is left to the trainer."""
+    return 0 if getattr(dataset, "in_memory", False) else max(0, usable_cores() - 1)
+
+
 def make_loader(
-    dataset: ImageDataset,
+    dataset: Dataset,
     batch_size: int,
     *,
     shuffle: bool = False,
-    num_workers: int = 0,
+    num_workers: int | None = 0,
     sampler: torch.utils.data.Sampler | None = None,
     drop_last: bool = False,
 ) -> DataLoader:
-    """A DataLoader with the skipping collate, persistent workers and pinned memory where useful."""
+    """A DataLoader with the skipping collate, persistent workers and pinned memory where useful; ``num_workers``
+    None chooses :func:`default_workers`. A dataset with ``__getitems__`` (:class:`BatchArrayDataset`) makes its
+    batches itself."""
+    num_workers = default_workers(dataset) if num_workers is None else num_workers
     return DataLoader(
         dataset,
         batch_size=batch_size,
         shuffle=shuffle and sampler is None,
         sampler=sampler,
         num_workers=num_workers,
-        collate_fn=collate,
+        collate_fn=whole_batch if hasattr(dataset, "__getitems__") else collate,
         drop_last=drop_last,
         persistent_workers=num_workers > 0,
         pin_memory=torch.cuda.is_available(),

@@ -1,10 +1,12 @@
-"""What ``dermkit predict`` accepts: image files, folders (searched recursively) and CSV manifests, in order."""
+"""What ``dermkit predict`` accepts: image files, folders (searched recursively), CSV manifests and decoded-image
+caches (``dermkit prepare``), in order."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
+from dermkit.data.cache import is_cache, read_cache
 from dermkit.data.formats import ReadOptions, image_files
 from dermkit.data.manifests import read_csv_manifest
 from dermkit.data.records import Record
@@ -21,7 +23,10 @@ def collect_images(inputs: Sequence[str | Path], path_column: str | None = None)
     records: list[Record] = []
     for item in inputs:
         path = Path(item).expanduser()
-        if path.is_dir():
+        if is_cache(path):  # its images in manifest order, each read from its stored row
+            cached = read_cache(path, ReadOptions(paths_only=True)).records
+            records.extend(Record(path=record.path, meta=record.meta, pixels=record.pixels) for record in cached)
+        elif path.is_dir():
             records.extend(Record(path=file) for file in image_files(path))
         elif path.is_file() and path.suffix.lower() == ".csv":
             table = read_csv_manifest(path, ReadOptions(path_column=path_column, check_files=False, paths_only=True))

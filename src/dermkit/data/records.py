@@ -33,6 +33,8 @@ class Record:
         meta: any other manifest columns (skin type, sex, site...) as text, for subgroup reports.
         count: the number of lesions on the image (acne counting), or None when not annotated.
         origin: where the record was read (``file line N``), for messages about its row; not compared.
+        pixels: ``(array file, row)`` of the image already decoded into a uint8 array store (a decoded-image cache,
+            MedMNIST's arrays; :mod:`dermkit.data.arrays`), read instead of decoding ``path``; not compared.
     """
 
     path: Path
@@ -42,6 +44,7 @@ class Record:
     meta: Mapping[str, str] = field(default_factory=dict)
     count: int | None = None
     origin: str | None = field(default=None, compare=False)
+    pixels: tuple[str, int] | None = field(default=None, compare=False)
 
 
 @dataclass

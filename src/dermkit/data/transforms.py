@@ -6,6 +6,7 @@ with a crop to ``image_size`` and normalisation, and returns float32 CHW like :c
 Presets:
     ``none``: centre crop only (what evaluation does).
     ``light``: random crop, the 8 dihedral flips/rotations (lesions have no up), mild brightness/contrast.
+    ``flips``: random crop and the 8 dihedral flips/rotations only.
     ``skin_classifier``: the lesion_classifier project's recipe (meynmd/lesion_classifier): Affine scale 0.9-1.1,
         translate 5 %, rotate 180 degrees, shear 15 degrees (p=0.33), random crop, RGB shift 16 (p=0.1),
         brightness/contrast 0.1 (p=0.1).
@@ -45,6 +46,11 @@ def _light(size: int) -> list[A.BasicTransform]:
         A.D4(p=1.0),
         A.RandomBrightnessContrast(brightness_limit=0.1, contrast_limit=0.1, p=0.5),
     ]
+
+
+@PRESETS.register("flips")
+def _flips(size: int) -> list[A.BasicTransform]:
+    return [A.RandomCrop(size, size), A.D4(p=1.0)]
 
 
 @PRESETS.register("skin_classifier")

@@ -9,8 +9,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
@@ -34,6 +36,42 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             if isinstance(exc, OSError):
                 raise output_error(path, exc) from None
             raise
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """Writes ``last.ckpt`` every epoch, as a hard link to ``best`` 's file when that was written at the same step.
+
+    A checkpoint of ResNet-18 with its Adam state is about 130 MB; writing it twice in an epoch whose best score
+    improved costs a third of a second per epoch on small images, for two files with the same weights. The link is
+    made under a temporary name and renamed, so ``last.ckpt`` is never half there; when ``best.ckpt`` is replaced
+    later (atomically, a new file), ``last.ckpt`` keeps the old one.
+
+    Args:
+        best: the callback keeping the best checkpoint (it must come first in the callback list).
+        **kwargs: :class:`ModelCheckpoint` arguments.
+    """
+
+    def __init__(self, best: ModelCheckpoint, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.best = best
+
+    def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
+        source = self.best.best_model_path
+        if not source or self.best._last_global_step_saved != trainer.global_step or Path(source) == Path(filepath):
+            super()._save_checkpoint(trainer, filepath)
+            return
+        if trainer.is_global_zero:
+            link = Path(filepath).with_name(f".{Path(filepath).name}.link")
+            link.unlink(missing_ok=True)
+            try:
+                os.link(source, link)
+            except OSError:  # a file system without hard links: write it after all
+                super()._save_checkpoint(trainer, filepath)
+                return
+            os.replace(link, filepath)
+        trainer.strategy.barrier("LastCheckpoint")
+        self._last_global_step_saved = trainer.global_step
+        self._last_checkpoint_saved = filepath
 
 
 class _ResumingWriter(ExperimentWriter):

@@ -31,6 +31,10 @@ class TaskModule(L.LightningModule):
             ``nesterov``, ``head_lr_mult``).
         sched: keyword arguments for :func:`create_scheduler` (``name`` and its options).
         strict: stop at the first unreadable image instead of skipping it.
+        channels_last: keep the network's weights and the images in NHWC order (oneDNN's and cuDNN's fastest
+            convolutions); False puts images back in the default NCHW order.
+        compile: ``torch.compile`` the task in place (its ``state_dict`` keeps its keys, so checkpoints do not
+            change).
         skip_nonfinite: non-finite training losses to skip before stopping (see :mod:`dermkit.engine.nonfinite`).
     """
 
@@ -40,10 +44,16 @@ class TaskModule(L.LightningModule):
         optim: dict[str, Any],
         sched: dict[str, Any],
         strict: bool = False,
+        channels_last: bool = False,
+        compile: bool = False,
         skip_nonfinite: int = 0,
     ) -> None:
         super().__init__()
         self.task = task
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        task.model.to(memory_format=self.memory_format)
+        if compile:
+            task.compile()
         self.optim = dict(optim)
         self.sched = dict(sched)
         self.strict = strict
@@ -59,6 +69,12 @@ class TaskModule(L.LightningModule):
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         return self.task(batch)
+
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        image = batch.get("image")
+        if isinstance(image, torch.Tensor) and image.ndim == 4:  # batched loaders hand NHWC views; others NCHW
+            batch["image"] = image.contiguous(memory_format=self.memory_format)
+        return batch
 
     def _check_batch(self, batch: dict[str, Any]) -> bool:
         for error in batch.get("skipped", ()):

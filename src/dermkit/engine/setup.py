@@ -16,6 +16,8 @@ from torch import nn
 from dermkit.config import RunConfig
 from dermkit.data import read_dataset
 from dermkit.data.duplicates import leak_free_groups
+from dermkit.data.loaders import Targets, training_loaders
+from dermkit.data.preprocess import Preprocess
 from dermkit.data.records import ImageTable
 from dermkit.data.splits import stratified_group_split
 from dermkit.errors import ConfigError, DataError
@@ -155,3 +157,16 @@ def build_components(config: RunConfig, class_names: Sequence[str], class_counts
     built = config_error("task", lambda: definition.build(config, class_names, class_counts))
     module = built.module
     return Components(module.model, module.loss, module, definition, built.architecture)
+
+
+def make_loaders(
+    config: RunConfig, data: TrainingData, preprocess: Preprocess, targets: Targets, train_preprocess: Preprocess
+) -> tuple[Any, Any]:
+    """The run's training and validation loaders from the ``data`` section (see
+    :func:`dermkit.data.loaders.training_loaders`); ``train_preprocess`` resizes before the training crop."""
+    d = config.data
+    return training_loaders(data.train, data.val, preprocess, train_preprocess=train_preprocess,
+                            transform=d.train_transform, targets=targets,
+                            batch_size=d.batch_size, eval_batch_size=d.eval_batch_size, num_workers=d.num_workers,
+                            sampler=d.sampler, drop_last=d.drop_last, seed=config.seed,
+                            epochs=config.trainer.max_epochs)  # fmt: skip

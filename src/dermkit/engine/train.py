@@ -11,26 +11,30 @@ import logging
 import shutil
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from torch import distributed as dist
 
 from dermkit.config import RunConfig, dump
-from dermkit.data.dataset import ImageDataset, make_loader
+from dermkit.data.cache_auto import cached_tables
 from dermkit.data.preprocess import Preprocess
-from dermkit.data.samplers import create_sampler
-from dermkit.data.transforms import create_transform
-from dermkit.engine.checkpoint import AtomicCheckpointIO, ResumableCSVLogger, checkpoint_step, load_task_state
+from dermkit.engine.checkpoint import (
+    AtomicCheckpointIO,
+    LastCheckpoint,
+    ResumableCSVLogger,
+    checkpoint_step,
+    load_task_state,
+)
 from dermkit.engine.lightning import TaskModule
 from dermkit.engine.ranks import RankCheck, check_launcher
-from dermkit.engine.setup import Components, TrainingData, build_components, load_training_data
+from dermkit.engine.setup import Components, TrainingData, build_components, load_training_data, make_loaders
 from dermkit.errors import ConfigError, DermkitError
 from dermkit.evaluation import evaluate
 from dermkit.fileio import check_output, is_refusal, make_folder, output_error, write_json, write_text
@@ -97,10 +101,12 @@ def _callbacks(config: RunConfig, out_dir: Path, monitors: list[str]) -> tuple[M
     )
     # Lightning's save_last only writes when a top-k checkpoint was saved, so last.ckpt would stay at the best
     # epoch once the monitored value stops improving; --resume needs the latest epoch every time.
-    last = ModelCheckpoint(dirpath=out_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False)
+    last = LastCheckpoint(best, dirpath=out_dir, filename="last", save_top_k=1, enable_version_counter=False)
     callbacks: list[Any] = [best, last, LearningRateMonitor(logging_interval="epoch")]
     if trainer_cfg.early_stopping_patience:
         callbacks.append(EarlyStopping(trainer_cfg.monitor, patience=trainer_cfg.early_stopping_patience, mode=mode))
+    if trainer_cfg.ema_decay:  # validation, checkpoints and the exported model then hold the averaged weights
+        callbacks.append(EMAWeightAveraging(decay=trainer_cfg.ema_decay))
     return best, callbacks
 
 
@@ -145,6 +151,7 @@ def _lightning_trainer(t: Any, out_dir: Path, callbacks: list[Any], resume_step:
         limit_val_batches=t.limit_val_batches,
         log_every_n_steps=t.log_every_n_steps,
         deterministic=t.deterministic,
+        benchmark=t.benchmark and not t.deterministic,
         enable_progress_bar=t.progress_bar,
         callbacks=callbacks,
         logger=[
@@ -196,24 +203,12 @@ def build_run(config: RunConfig, out_dir: Path, *, data: TrainingData | None = N
                     "image; set data.resize too (e.g. %d)", d.resolved_resize, d.resolved_resize / d.image_size,
                     d.image_size, round(d.image_size * 256 / 224))  # fmt: skip
     preprocess = Preprocess(d.image_size, d.resolved_resize, d.resize_mode, d.mean, d.std)
-    targets = parts.definition.item_targets
-    transform = create_transform(d.train_transform, d.image_size, d.mean, d.std, seed=config.seed)
+    train, val = cached_tables([data.train, data.val], d.cache, preprocess)  # data.cache: decode once, read rows
+    data = replace(data, train=train, val=val)
     train_pre = preprocess.with_resize(d.resolved_train_resize)
-    train_set = ImageDataset(data.train.records, train_pre, transform, targets=targets)
-    sampler = create_sampler(d.sampler, data.train.labels(), seed=config.seed,
-                             total_epochs=config.trainer.max_epochs) if d.sampler else None  # fmt: skip
-    train_loader = make_loader(
-        train_set, d.batch_size, shuffle=True, num_workers=d.num_workers, sampler=sampler, drop_last=d.drop_last
-    )
-    val_set = ImageDataset(data.val.records, preprocess, targets=targets)
-    val_loader = make_loader(val_set, d.eval_batch_size or d.batch_size, num_workers=d.num_workers)
-    module = TaskModule(
-        parts.task,
-        config.optim.model_dump(),
-        config.sched.model_dump(),
-        strict=strict,
-        skip_nonfinite=config.trainer.skip_nonfinite,
-    )
+    train_loader, val_loader = make_loaders(config, data, preprocess, parts.definition.item_targets, train_pre)
+    speed = config.trainer.model_dump(include={"channels_last", "compile", "skip_nonfinite"})
+    module = TaskModule(parts.task, config.optim.model_dump(), config.sched.model_dump(), strict=strict, **speed)
     return Run(config, out_dir, data, parts, preprocess, module, train_loader, val_loader)
 
 

@@ -1,4 +1,4 @@
-"""MedMNIST v2 ``.npz`` files (DermaMNIST and the other single-label sets), read through a PNG cache.
+"""MedMNIST v2 ``.npz`` files (DermaMNIST and the other single-label sets), read through a PNG and array cache.
 
 A MedMNIST file holds ``{train,val,test}_images`` (``uint8``, ``(N, S, S, 3)`` or grey ``(N, S, S)``, S = 28, 64, 128
 or 224) and ``{train,val,test}_labels`` (``(N, 1)`` integers). dermkit trains on image files, so the arrays are
@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from dermkit.data import manifests as _manifests  # noqa: F401  (csv_manifest first, so ours go in front of it)
+from dermkit.data.arrays import ArrayWriter
 from dermkit.data.formats import DatasetFormat, ReadOptions, register_format
 from dermkit.data.records import ImageTable, Record
 from dermkit.errors import DataError
@@ -99,10 +100,14 @@ def _png_path(folder: Path, split: str, index: int) -> Path:
     return folder / split / f"{index:05d}.png"
 
 
+def _array_path(folder: Path, split: str) -> Path:
+    return folder / f"{split}.npy"
+
+
 def _stamp(path: Path, labels: dict[str, np.ndarray]) -> dict[str, object]:
     stat = path.stat()
     counts = {split: int(array.size) for split, array in labels.items()}
-    return {"npz": path.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "counts": counts}
+    return {"npz": path.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "counts": counts, "arrays": 1}
 
 
 def _is_complete(folder: Path, stamp: dict[str, object]) -> bool:
@@ -114,7 +119,8 @@ def _is_complete(folder: Path, stamp: dict[str, object]) -> bool:
     if marker != stamp:
         return False
     counts: dict[str, int] = stamp["counts"]  # type: ignore[assignment]
-    return all(_png_path(folder, split, n - 1).is_file() for split, n in counts.items() if n)
+    pngs = all(_png_path(folder, split, n - 1).is_file() for split, n in counts.items() if n)
+    return pngs and all(_array_path(folder, split).is_file() for split, n in counts.items() if n)
 
 
 def _writable(folder: Path) -> bool:
@@ -149,15 +155,25 @@ def _save_png(image: np.ndarray, target: Path) -> None:
 
 
 def extract_pngs(path: Path, folder: Path, labels: dict[str, np.ndarray], stamp: dict[str, object]) -> None:
-    """Write every image of ``path`` as ``folder/<split>/<index:05d>.png``, then the ``.complete`` marker."""
+    """Write every image of ``path`` as ``folder/<split>/<index:05d>.png`` and into the RGB array
+    ``folder/<split>.npy``, then the ``.complete`` marker."""
     with contextlib.suppress(FileNotFoundError):
         (folder / MARKER).unlink()
     for split, split_labels in labels.items():
         (folder / split).mkdir(parents=True, exist_ok=True)
-        count = 0
-        for index, image in enumerate(_iter_images(path, split)):
-            _save_png(image, _png_path(folder, split, index))
-            count += 1
+        count, rows = 0, ArrayWriter(_array_path(folder, split))
+        try:
+            for index, image in enumerate(_iter_images(path, split)):
+                _save_png(image, _png_path(folder, split, index))
+                rows.add(np.repeat(image[:, :, None], 3, axis=2) if image.ndim == 2 else image)  # as the PNG decodes
+                count += 1
+        except BaseException:
+            rows.abort()
+            raise
+        if count:
+            rows.close()
+        else:
+            rows.abort()
         if count != split_labels.size:
             raise DataError(f"{path}: {split} has {count} images but {split_labels.size} labels")
     write_json(folder / MARKER, stamp)
@@ -195,7 +211,8 @@ def medmnist_class_names(path: Path, num_classes: int, given: tuple[str, ...] | 
 
 
 def read_medmnist(root: Path, options: ReadOptions) -> ImageTable:
-    """Read a MedMNIST ``.npz``: records point at the cached PNGs, with the file's train/val/test splits.
+    """Read a MedMNIST ``.npz``: records point at the cached PNGs and their array rows, with the file's
+    train/val/test splits.
 
     ``options.class_names`` renames the label indices; a reordering of the default names (e.g. to put a positive
     class last) moves the labels with their names instead.
@@ -213,7 +230,10 @@ def read_medmnist(root: Path, options: ReadOptions) -> ImageTable:
     folder = png_cache(root, labels)
     records = [
         Record(
-            path=_png_path(folder, split, index), label=None if options.paths_only else remap[int(label)], split=split
+            path=_png_path(folder, split, index),
+            label=None if options.paths_only else remap[int(label)],
+            split=split,
+            pixels=(str(_array_path(folder, split)), index),
         )
         for split, split_labels in labels.items()
         for index, label in enumerate(split_labels.tolist())
