@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,8 @@ from dermkit.errors import ImageLoadError, ModelFileError
 from dermkit.inference.runtime import (
     BatchResult,
     ImageInput,
+    RecordPredicting,
     check_tta,
-    collect_chunks,
     fill_unread,
     numpy_views,
     store_rows,
@@ -92,7 +92,7 @@ def open_session(path: str | Path, threads: int | None = None) -> tuple[Any, Mod
     return session, spec, metadata
 
 
-class OnnxPredictor:
+class OnnxPredictor(RecordPredicting):
     """Runs an exported model on images with the preprocessing and decision rule stored in its metadata.
 
     The same public surface as :class:`dermkit.inference.Predictor` (``spec``, ``task``, ``class_names``,
@@ -182,23 +182,6 @@ class OnnxPredictor:
                 self.task.prediction({k: v[i] for k, v in outputs.items()}, self.spec) for i in range(len(chunk))
             )
         return results
-
-    def predict_records(
-        self,
-        records: Sequence[Record],
-        *,
-        batch_size: int = 32,
-        num_workers: int = 0,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> BatchResult:
-        """Predict files, decoding in ``num_workers`` threads (0: in this thread) one batch ahead of the network;
-        unreadable files do not stop the others.
-
-        Returns:
-            The task's outputs and per-image errors, in record order (NaN rows for unreadable files).
-        """
-        chunks = self.iter_records(records, batch_size=batch_size, num_workers=num_workers)
-        return collect_chunks(chunks, len(records), len(self.class_names), progress)
 
     def iter_records(
         self, records: Sequence[Record], *, batch_size: int = 32, num_workers: int = 0

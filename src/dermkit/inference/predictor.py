@@ -9,7 +9,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,8 @@ from dermkit.inference.runtime import (
     TTA_MODES,
     BatchResult,
     ImageInput,
+    RecordPredicting,
     check_tta,
-    collect_chunks,
     fill_unread,
     is_onnx,
     store_rows,
@@ -53,7 +53,7 @@ def tta_views(batch: torch.Tensor, mode: str | None) -> list[torch.Tensor]:
     return rotations + [view.flip(-1) for view in rotations]
 
 
-class Predictor:
+class Predictor(RecordPredicting):
     """Runs a model on images with the preprocessing and decision rule stored in its ``model.json``.
 
     Args:
@@ -149,25 +149,6 @@ class Predictor:
             results.extend(self.task.prediction({k: v[i] for k, v in outputs.items()}, self.spec)
                            for i in range(len(chunk)))  # fmt: skip
         return results
-
-    def predict_records(
-        self,
-        records: Sequence[Record],
-        *,
-        batch_size: int = 32,
-        num_workers: int = 0,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> BatchResult:
-        """Predict files, decoding in parallel workers; unreadable files do not stop the others.
-
-        ``progress(done, total)`` is called after each batch with the images handled so far (see
-        :mod:`dermkit.progress`).
-
-        Returns:
-            The task's outputs and per-image errors, in record order (NaN rows for unreadable files).
-        """
-        chunks = self.iter_records(records, batch_size=batch_size, num_workers=num_workers)
-        return collect_chunks(chunks, len(records), len(self.class_names), progress)
 
     def iter_records(
         self, records: Sequence[Record], *, batch_size: int = 32, num_workers: int = 0

@@ -8,7 +8,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,21 +94,43 @@ def fill_unread(outputs: dict[str, np.ndarray], n: int, num_classes: int) -> dic
     return outputs if outputs else {"proba": np.full((n, num_classes), np.nan)}
 
 
-def collect_chunks(
-    chunks: Iterable[tuple[int, BatchResult]], n: int, num_classes: int, progress: Callable[[int, int], None] | None
-) -> BatchResult:
-    """Join the ``(start, chunk)`` pairs of a predictor's ``iter_records`` into one N-row result, calling
-    ``progress(done, n)`` after each chunk."""
-    outputs: dict[str, np.ndarray] = {}
-    errors: list[str | None] = [None] * n
-    for start, chunk in chunks:
-        stop = start + len(chunk.errors)
-        errors[start:stop] = chunk.errors
-        if chunk.readable.any():
-            store_rows(outputs, np.arange(start, stop), chunk.outputs, n)
-        if progress is not None:
-            progress(stop, n)
-    return BatchResult(fill_unread(outputs, n, num_classes), errors)
+class RecordPredicting:
+    """What both predictors share on top of their own ``iter_records``: :meth:`predict_records`."""
+
+    class_names: list[str]
+
+    def iter_records(
+        self, records: Sequence[Any], *, batch_size: int = 32, num_workers: int = 0
+    ) -> Iterator[tuple[int, BatchResult]]:
+        """Yield ``(start, chunk)`` per batch, in record order: the outputs and errors of ``records[start : start +
+        len(chunk.errors)]`` (NaN rows for unreadable files), holding one batch at a time."""
+        raise NotImplementedError
+
+    def predict_records(
+        self,
+        records: Sequence[Any],
+        *,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> BatchResult:
+        """Predict files (:class:`~dermkit.data.records.Record` s), decoding in parallel; unreadable files do not
+        stop the others. ``progress(done, total)`` is called after each batch (see :mod:`dermkit.progress`).
+
+        Returns:
+            The task's outputs and per-image errors, in record order (NaN rows for unreadable files).
+        """
+        n = len(records)
+        outputs: dict[str, np.ndarray] = {}
+        errors: list[str | None] = [None] * n
+        for start, chunk in self.iter_records(records, batch_size=batch_size, num_workers=num_workers):
+            stop = start + len(chunk.errors)
+            errors[start:stop] = chunk.errors
+            if chunk.readable.any():
+                store_rows(outputs, np.arange(start, stop), chunk.outputs, n)
+            if progress is not None:
+                progress(stop, n)
+        return BatchResult(fill_unread(outputs, n, len(self.class_names)), errors)
 
 
 def is_onnx(path: str | Path) -> bool:
