@@ -27,6 +27,9 @@ COMMANDS: dict[str, tuple[str, Argv]] = {
     "audit": ("folder", lambda out, data, model: ["audit", data, "--out", out, "--workers", "1"]),
     "synth": ("folder", lambda out, data, model: ["synth", out, "--per-class", "2", "--size", "32"]),
     "demo": ("folder", lambda out, data, model: ["demo", "--out", out, "--epochs", "1"]),
+    "prepare": ("folder", lambda out, data, model: ["prepare", data, "--size", "32", "--out", out, "--workers", "1"]),
+    "export": ("file", lambda out, data, model: ["export", model, "--out", out]),
+    "explain": ("folder", lambda out, data, model: ["explain", model, data / "benign", "--out", out]),
 }
 
 
@@ -45,9 +48,13 @@ def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
     import dermkit.engine.cv as cv
     import dermkit.engine.demo as demo
     import dermkit.engine.train as train
+    import dermkit.inference.onnx_export as onnx_export
+    from dermkit.inference.explain import Explainer
     from dermkit.inference.predictor import Predictor
 
     monkeypatch.setattr(train, "build_run", _fail_if_called("training"))
+    monkeypatch.setattr(onnx_export, "export_onnx", _fail_if_called("exporting"))
+    monkeypatch.setattr(Explainer, "from_checkpoint", _fail_if_called("loading the model to explain"))
     monkeypatch.setattr(cv, "_fold_tables", _fail_if_called("cross-validation"))
     monkeypatch.setattr(formats, "detect_format", _fail_if_called("reading the dataset"))
     monkeypatch.setattr(Predictor, "from_checkpoint", _fail_if_called("loading the model"))
@@ -63,7 +70,9 @@ def _run(command: str, out: Path, data: Path, model: Path, capfd: pytest.Capture
 
 
 def _out(base: Path, command: str) -> Path:
-    return base / ("preds.csv" if COMMANDS[command][0] == "file" else "out")
+    if COMMANDS[command][0] == "folder":
+        return base / "out"
+    return base / ("model.onnx" if command == "export" else "preds.csv")
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -139,6 +139,7 @@ def prepare(
 
     if resize_mode not in RESIZE_MODES:
         raise DataError(f"unknown --resize-mode '{resize_mode}'; choose one of: {', '.join(RESIZE_MODES)}")
+    check_output(out, "folder")  # before a single image is decoded
     if out.exists() and not (out.is_dir() and (is_cache(out) or not any(out.iterdir()))):
         raise DataError(f"{out}: exists and is not a dermkit cache; give --out a new or empty folder")
     table = read_dataset(data, **reader_options(None, options or ()))

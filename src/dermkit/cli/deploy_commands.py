@@ -9,6 +9,7 @@ import typer
 from dermkit.cli.app import app, console
 from dermkit.data.inputs import collect_images
 from dermkit.errors import DataError
+from dermkit.fileio import check_output
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -26,6 +27,7 @@ def explain(
     from dermkit.inference.explain import Explainer
     from dermkit.inference.explain_folder import explain_to_folder
 
+    check_output(out, "folder")  # before the model is loaded
     paths = [record.path for record in collect_images(images)]
     if not paths:
         raise DataError(f"no images found in {', '.join(map(str, images))}")

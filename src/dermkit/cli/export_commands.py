@@ -8,6 +8,7 @@ import typer
 
 from dermkit.cli.app import READER_OPTIONS_HELP, app, console
 from dermkit.errors import ConfigError
+from dermkit.fileio import check_output
 from dermkit.progress import track
 
 FORMATS = ("onnx",)
@@ -46,6 +47,7 @@ def export(
         raise ConfigError(f"reader options ({options[0]}...) apply to --data; none given")
     from dermkit.inference.onnx_export import export_onnx
 
+    check_output(out, "file")  # before the model is loaded and traced
     report = export_onnx(model, out, opset=opset, verify_images=verify_images or None)
     console.print(
         f"exported {model} -> {report.path} (opset {report.opset}, {report.size / 1e6:.2f} MB, outputs: "

@@ -174,7 +174,13 @@ def build_cache(
                 "format": table.format, "class_names": list(table.class_names),
                 "preprocessing": _preprocessing(preprocess), "parts": parts, "images": len(entries),
                 "reused": reused, "unreadable": unreadable, "records": entries}  # fmt: skip
-    write_json(folder / MANIFEST, manifest)
+    try:
+        write_json(folder / MANIFEST, manifest)
+    except BaseException:  # no manifest, no cache: the new stores would only take space
+        for info in parts.values():
+            (folder / info["file"]).unlink(missing_ok=True)
+            (folder / shapes_path(info["file"]).name).unlink(missing_ok=True)
+        raise
     _remove_stale_stores(folder, parts, {entry["store"] for entry in reusable.values()})
     return manifest
 
