@@ -218,7 +218,7 @@ class TrainerConfig(_Section):
     log_every_n_steps: int = Field(10, ge=1)
     deterministic: bool = False
     progress_bar: bool = True
-    channels_last: bool = True  # NHWC weights and inputs: faster convolutions on CPU (oneDNN) and tensor cores
+    channels_last: bool = False  # NHWC weights and inputs: faster convolutions on CPU (oneDNN) and tensor cores
     compile: bool = False  # torch.compile the task (a C++ compiler on CPU; minutes of compiling before step one)
     benchmark: bool = True  # cudnn.benchmark: pick the fastest convolution algorithms (GPU; off when deterministic)
     ema_decay: float | None = Field(None, gt=0.0, lt=1.0)  # keep an exponential moving average of the weights
