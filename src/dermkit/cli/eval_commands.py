@@ -112,7 +112,6 @@ def evaluate(
     """Evaluate a model on labelled data: metrics.json, predictions.csv and a readable summary."""
     from dermkit.evaluation.pipeline import evaluate_to_folder
 
-    check_output(out, "folder")
     chosen = parse_shard(shard) if shard else detect_shard()
     kwargs = dict(split=split, batch_size=batch_size, num_workers=num_workers, tta=tta, bootstrap=bootstrap,
                   group_by=group_by, class_map=class_map, choose_threshold=choose_threshold, save=save, report=report,

@@ -19,7 +19,7 @@ from dermkit.data.records import ImageTable
 from dermkit.errors import DataError
 from dermkit.evaluation.evaluate import select_split
 from dermkit.evaluation.pipeline import EvaluationRun, evaluate_to_folder, read_model_data
-from dermkit.fileio import atomic_open
+from dermkit.fileio import atomic_open, check_output
 from dermkit.inference.runtime import BatchResult, load_predictor
 from dermkit.inference.shards import Shard, input_digest, joined, on_every_rank
 from dermkit.progress import Reporter, silent
@@ -117,7 +117,7 @@ def evaluate_sharded(
     Returns:
         The evaluation on the process that made it; None on the others.
     """
-    out = Path(out)
+    out = check_output(out, "folder")  # before the model is loaded and any shard predicted
     predictor = load_predictor(model, tta=tta)
     table, _ = select_split(read_model_data(predictor.spec, data, data_options), split)
     count = shard.count
