@@ -21,6 +21,7 @@ HEAD_SHOWN = ("accuracy", "balanced_accuracy", "macro_f1", "g_mean", "mauc")
 
 if TYPE_CHECKING:
     from dermkit.data.records import Record
+    from dermkit.inference.outputs import PredictSummary
     from dermkit.inference.predictor import Predictor
     from dermkit.inference.sharded import MergeSummary
 
@@ -216,6 +217,29 @@ def _predict_shards(
         console.print(f"{shard.label}: {run.part.path}; when every shard has finished: dermkit predict --merge {out}")
 
 
+def _predict_lines(predictor: Predictor, summary: PredictSummary) -> None:
+    """What a finished predict prints: the decision rule in use, how many rows, the first errors; exit status 1
+    when not one image was readable."""
+    decision = predictor.spec.decision
+    if predictor.threshold is not None:
+        source = f" ({decision.threshold_source})" if decision.threshold_source else ""
+        console.print(f"decision: {decision.positive_class} when p >= {predictor.threshold:g}{source}")
+    if decision.temperature != 1.0:
+        console.print(f"calibrated: logits / {decision.temperature:.4g} (temperature scaling)")
+    if predictor.tta:
+        console.print(f"test-time augmentation: {predictor.tta} (probabilities averaged over its views)")
+    if summary.resumed:
+        console.print(f"resumed: kept {summary.resumed} rows of the interrupted run")
+    console.print(f"predicted {summary.total - len(summary.errors)} of {summary.total} images -> {summary.path}")
+    for error in summary.errors[:5]:
+        console.print(f"  unreadable: {error}")
+    if len(summary.errors) > 5:
+        console.print(f"  ... {len(summary.errors) - 5} more (see the error column)")
+    if len(summary.errors) == summary.total:  # a CSV of errors only: exit status 1 lets scripts notice
+        raise NothingReadableError(f"none of the {summary.total} images could be read (first: {summary.errors[0]}); "
+                                   f"each error is in {summary.path}")  # fmt: skip
+
+
 def _merged_lines(merged: MergeSummary) -> None:
     """The final count of a merged predict; exit status 1 when not one row was predicted."""
     console.print(f"merged {merged.parts} parts: {merged.rows} rows, {merged.rows - merged.errors} predicted, "
@@ -278,21 +302,4 @@ def predict(
         summary = predict_to_csv(
             predictor, records, out, batch_size=batch_size, num_workers=num_workers, progress=step, resume=resume
         )
-    decision = predictor.spec.decision
-    if predictor.threshold is not None:
-        source = f" ({decision.threshold_source})" if decision.threshold_source else ""
-        console.print(f"decision: {decision.positive_class} when p >= {predictor.threshold:g}{source}")
-    if decision.temperature != 1.0:
-        console.print(f"calibrated: logits / {decision.temperature:.4g} (temperature scaling)")
-    if predictor.tta:
-        console.print(f"test-time augmentation: {predictor.tta} (probabilities averaged over its views)")
-    if summary.resumed:
-        console.print(f"resumed: kept {summary.resumed} rows of the interrupted run")
-    console.print(f"predicted {summary.total - len(summary.errors)} of {summary.total} images -> {summary.path}")
-    for error in summary.errors[:5]:
-        console.print(f"  unreadable: {error}")
-    if len(summary.errors) > 5:
-        console.print(f"  ... {len(summary.errors) - 5} more (see the error column)")
-    if len(summary.errors) == summary.total:  # a CSV of errors only: exit status 1 lets scripts notice
-        raise NothingReadableError(f"none of the {summary.total} images could be read (first: {summary.errors[0]}); "
-                                   f"each error is in {summary.path}")  # fmt: skip
+    _predict_lines(predictor, summary)

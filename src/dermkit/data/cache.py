@@ -174,14 +174,7 @@ def build_cache(
                 "format": table.format, "class_names": list(table.class_names),
                 "preprocessing": _preprocessing(preprocess), "parts": parts, "images": len(entries),
                 "reused": reused, "unreadable": unreadable, "records": entries}  # fmt: skip
-    try:
-        write_json(folder / MANIFEST, manifest)
-    except BaseException:  # no manifest, no cache: the new stores would only take space
-        for info in parts.values():
-            (folder / info["file"]).unlink(missing_ok=True)
-            (folder / shapes_path(info["file"]).name).unlink(missing_ok=True)
-        raise
-    _remove_stale_stores(folder, parts, {entry["store"] for entry in reusable.values()})
+    _publish(folder, manifest, {entry["store"] for entry in reusable.values()})
     return manifest
 
 
@@ -192,6 +185,19 @@ def _absolute(record: Record) -> Record:
 def _close(part: str, writer: ArrayWriter) -> dict[str, Any]:
     path = writer.close()
     return {"file": path.name, "count": len(writer.shapes), "bytes": path.stat().st_size}
+
+
+def _publish(folder: Path, manifest: dict[str, Any], old: set[str]) -> None:
+    """Write the manifest that makes a build's new stores the cache, then delete the stores it replaces. When the
+    manifest cannot be written, the new stores are deleted instead (no manifest, no cache) and the old cache stays."""
+    try:
+        write_json(folder / MANIFEST, manifest)
+    except BaseException:
+        for info in manifest["parts"].values():
+            (folder / info["file"]).unlink(missing_ok=True)
+            (folder / shapes_path(info["file"]).name).unlink(missing_ok=True)
+        raise
+    _remove_stale_stores(folder, manifest["parts"], old)
 
 
 def _remove_stale_stores(folder: Path, parts: dict[str, dict[str, Any]], old: set[str]) -> None:
