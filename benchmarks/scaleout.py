@@ -36,6 +36,7 @@ def _train_worker(args: argparse.Namespace) -> None:
 
     from dermkit import config as config_module
     from dermkit.engine.train import train
+    from dermkit.inference.shards import leave_process_group
     from dermkit.recipes import resolve_recipe
 
     class EpochTimer(L.Callback):
@@ -67,7 +68,13 @@ def _train_worker(args: argparse.Namespace) -> None:
         "model.pretrained=false",
     ]
     timer = EpochTimer()
-    result = train(config_module.load(resolve_recipe("demo"), overrides), args.out, callbacks=[timer], overwrite=True)
+    finished = False
+    try:
+        config = config_module.load(resolve_recipe("demo"), overrides)
+        result = train(config, args.out, callbacks=[timer], overwrite=True)
+        finished = True
+    finally:
+        leave_process_group(finished)  # as `dermkit train` does: a process leaving gloo alive can abort at exit
     if result.primary:
         report = {"seconds": timer.seconds, "images": timer.images, "threads": torch.get_num_threads()}
         Path(args.result).write_text(json.dumps(report))

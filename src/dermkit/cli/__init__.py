@@ -24,6 +24,7 @@ from dermkit.cli import model_commands as _model_commands  # noqa: F401
 from dermkit.cli import options as _options  # noqa: F401
 from dermkit.cli.app import app, quiet_lightning
 from dermkit.errors import DermkitError, NothingReadableError
+from dermkit.inference.shards import leave_process_group
 from dermkit.registry import RegistryError
 
 
@@ -76,22 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             return exc.exit_code
         raise
     finally:
-        _leave_process_group(finished)
+        leave_process_group(finished)
     return status if isinstance(status, int) else 0  # click returns typer.Exit's code when not standalone
-
-
-def _leave_process_group(finished: bool) -> None:
-    """End a DDP process's part cleanly: wait for the others (rank 0 exports after training), then destroy the
-    process group. A process that exits with the group alive can abort at interpreter shutdown (gloo's worker threads
-    still hold tensors), failing the launcher's job. torch is not imported for this: only if a command loaded it."""
-    dist = sys.modules.get("torch.distributed")
-    if dist is None or not dist.is_available() or not dist.is_initialized():
-        return
-    try:
-        if finished:  # after an error another process may never arrive
-            dist.barrier()
-    finally:
-        dist.destroy_process_group()
 
 
 __all__ = ["app", "main"]

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -188,6 +189,20 @@ def joined(shard: Shard) -> Iterator[Group]:
     log.debug("%s joined the process group at %s", shard.label, os.environ["MASTER_ADDR"])
     try:
         yield Group(shard, True)
+    finally:
+        dist.destroy_process_group()
+
+
+def leave_process_group(finished: bool) -> None:
+    """End a DDP process's part cleanly: wait for the others (rank 0 exports after training), then destroy the
+    process group. A process that exits with the group alive can abort at interpreter shutdown (gloo's worker threads
+    still hold tensors), failing the launcher's job. torch is not imported for this: only if the caller loaded it."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return
+    try:
+        if finished:  # after an error another process may never arrive
+            dist.barrier()
     finally:
         dist.destroy_process_group()
 
