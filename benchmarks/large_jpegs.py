@@ -6,7 +6,8 @@ camera photos). The plain loop is a hand-written script that trains on copies re
 (Pillow, JPEG quality 95), decoding them with Pillow in DataLoader workers each epoch; dermkit trains on the
 originals, first decoding them every epoch (reduced-scale JPEG decoding), then with ``data.cache=auto`` (decoded once,
 before the first epoch; that build is timed separately). All use the same network, batch, optimiser, eval-style
-preprocessing (resize, centre crop, normalise), worker count and steps; the first epoch is not timed.
+preprocessing (resize, centre crop, normalise), memory layout (``--channels-last``), worker count and steps, and
+write one checkpoint per epoch; the first epoch is not timed.
 
     python benchmarks/large_jpegs.py                                  # 200 images, resnet18 at 64 px
     python benchmarks/large_jpegs.py --image-size 224 --images 64    # the large end
@@ -89,7 +90,8 @@ class PlainDataset(Dataset):
 def plain_loop(args: argparse.Namespace, items: list[tuple[Path, int]], out: Path) -> float:
     """Seconds per epoch (epochs 2..N) of a plain loop on the pre-resized copies."""
     torch.manual_seed(0)
-    model = timm.create_model(args.model, num_classes=2).to(memory_format=torch.channels_last)
+    layout = torch.channels_last if args.channels_last else torch.contiguous_format
+    model = timm.create_model(args.model, num_classes=2).to(memory_format=layout)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     loader = DataLoader(PlainDataset(items, args.image_size), batch_size=args.batch_size, shuffle=True,
                         num_workers=args.workers, persistent_workers=args.workers > 0)  # fmt: skip
@@ -97,7 +99,7 @@ def plain_loop(args: argparse.Namespace, items: list[tuple[Path, int]], out: Pat
     for _ in range(args.epochs):
         stamps.append(time.perf_counter())
         for images, targets in loader:
-            logits = model(images.contiguous(memory_format=torch.channels_last))
+            logits = model(images.contiguous(memory_format=layout))
             loss = torch.nn.functional.cross_entropy(logits, targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -137,6 +139,7 @@ def dermkit_run(args: argparse.Namespace, photos: Path, out: Path, cache: bool) 
         "sched.name=none", f"trainer.max_epochs={args.epochs}", "trainer.limit_val_batches=0",
         "trainer.monitor=train/loss", "trainer.progress_bar=false", "model.head_init=default",
         f"data.cache={out / 'caches' if cache else 'null'}",
+        f"trainer.channels_last={args.channels_last}",
     ]  # fmt: skip
     train(config_module.load(resolve_recipe("demo"), overrides), out / "dermkit_run", overwrite=True,
           callbacks=[timer])  # fmt: skip
@@ -152,6 +155,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=max(0, len(os.sched_getaffinity(0)) - 1))
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                        help="Both sides train in channels_last (dermkit: trainer.channels_last).")  # fmt: skip
     args = parser.parse_args()
     args.resize = round(args.image_size * 256 / 224)
     for name in ("lightning.pytorch", "lightning.fabric"):
@@ -172,7 +177,7 @@ def main() -> None:
           f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}")  # fmt: skip
     print(f"task: {args.model} at {args.image_size} px (resize {args.resize}) from {len(items)} 2000x1500 JPEGs, "
           f"batch {args.batch_size}, {args.workers} workers, {args.epochs} epochs (first not timed), "
-          f"{args.repeats} alternating repeats")  # fmt: skip
+          f"{args.repeats} alternating repeats, channels_last {args.channels_last}")  # fmt: skip
     rate = {"plain": len(items) / min(plain), "raw": n / min(raw), "cached": n / min(cached)}
     print(f"plain loop on pre-resized copies        {rate['plain']:7.1f} img/s  {min(plain):6.2f} s/epoch")
     print(f"dermkit, decoding the JPEGs each epoch  {rate['raw']:7.1f} img/s  {min(raw):6.2f} s/epoch")

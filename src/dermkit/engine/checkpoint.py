@@ -22,20 +22,40 @@ from dermkit.fileio import output_error
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Save to a temporary file, then rename: an interrupted save never corrupts ``best.ckpt``/``last.ckpt``."""
+    """Save to a temporary file, then rename: an interrupted save never corrupts ``best.ckpt``/``last.ckpt``.
+
+    ``torch.save`` writes straight into the temporary file: Lightning's own save serialises the whole checkpoint
+    into memory first and then copies it out (fsspec), which costs a quarter of a second per ResNet-18 checkpoint
+    with its Adam state on this project's 2-core machine (a fifth of an epoch of small images). Run folders are
+    local paths (the CLI checks them), so fsspec is not needed.
+    """
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO.save_checkpoint takes no storage_options")
         path = Path(path)
         tmp = path.with_name(f".{path.name}.tmp")
         try:
-            super().save_checkpoint(checkpoint, tmp, storage_options)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as file:  # a Python file, so that a full disk raises OSError (ENOSPC)
+                torch.save(checkpoint, file)
             os.replace(tmp, path)
         except BaseException as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink()  # a full disk leaves no half-written temporary behind
-            if isinstance(exc, OSError):
-                raise output_error(path, exc) from None
+            cause = _os_error_behind(exc)
+            if cause is not None:
+                raise output_error(path, cause) from None
             raise
+
+
+def _os_error_behind(exc: BaseException) -> OSError | None:
+    """``exc`` when it is an OSError, or the OSError it was raised while handling: torch's zip writer reports a
+    failed write of its file (ENOSPC) as a RuntimeError raised in the OSError's handler."""
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, OSError):
+        seen = seen.__cause__ or seen.__context__
+    return seen
 
 
 class LastCheckpoint(ModelCheckpoint):
