@@ -222,6 +222,7 @@ class TrainerConfig(_Section):
     compile: bool = False  # torch.compile the task (a C++ compiler on CPU; minutes of compiling before step one)
     benchmark: bool = True  # cudnn.benchmark: pick the fastest convolution algorithms (GPU; off when deterministic)
     ema_decay: float | None = Field(None, gt=0.0, lt=1.0)  # keep an exponential moving average of the weights
+    ema_bn_images: int = Field(2048, ge=0)  # its batch-norm statistics re-measured on this many images (0: averaged)
     skip_nonfinite: int = Field(0, ge=0)  # NaN/inf training losses skipped (with a warning each) before stopping
 
     @field_validator("precision", mode="before")

@@ -17,7 +17,7 @@ from typing import Any
 
 import lightning as L
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from torch import distributed as dist
@@ -32,6 +32,7 @@ from dermkit.engine.checkpoint import (
     checkpoint_step,
     load_task_state,
 )
+from dermkit.engine.ema import BatchNormEMA
 from dermkit.engine.lightning import TaskModule
 from dermkit.engine.ranks import RankCheck, check_launcher
 from dermkit.engine.setup import Components, TrainingData, build_components, load_training_data, make_loaders
@@ -106,7 +107,7 @@ def _callbacks(config: RunConfig, out_dir: Path, monitors: list[str]) -> tuple[M
     if trainer_cfg.early_stopping_patience:
         callbacks.append(EarlyStopping(trainer_cfg.monitor, patience=trainer_cfg.early_stopping_patience, mode=mode))
     if trainer_cfg.ema_decay:  # validation, checkpoints and the exported model then hold the averaged weights
-        callbacks.append(EMAWeightAveraging(decay=trainer_cfg.ema_decay))
+        callbacks.append(BatchNormEMA(trainer_cfg.ema_decay, trainer_cfg.ema_bn_images))
     return best, callbacks
 
 
