@@ -7,7 +7,8 @@ from pathlib import Path
 from lightning.pytorch.callbacks import EarlyStopping
 
 from dermkit import config
-from dermkit.engine.train import _callbacks, make_trainer, train
+from dermkit.engine.train import train
+from dermkit.engine.trainer import make_callbacks, make_trainer
 from dermkit.recipes import resolve_recipe
 from tests.conftest import TINY
 
@@ -44,7 +45,7 @@ def test_callbacks_and_trainer_options_pass_through(tmp_path: Path, synth_dir: P
         "trainer.monitor=val/auroc",
         "trainer.gradient_clip_val=1.0",
     )
-    best, callbacks = _callbacks(cfg, tmp_path, ["val/loss", "val/auroc"])
+    best, callbacks = make_callbacks(cfg, tmp_path, ["val/loss", "val/auroc"])
     stopper = next(cb for cb in callbacks if isinstance(cb, EarlyStopping))
     assert stopper.patience == 4 and stopper.mode == "max" and best.mode == "max"
     trainer = make_trainer(cfg, tmp_path, callbacks)

@@ -101,7 +101,7 @@ def test_slurm_tasks_without_tasks_per_node_is_one_config_error(no_launcher: pyt
 def test_a_one_process_trainer_under_a_launcher_of_two_is_refused(
     tmp_path: Path, no_launcher: pytest.MonkeyPatch
 ) -> None:
-    from dermkit.engine.train import make_trainer
+    from dermkit.engine.trainer import make_trainer
 
     cfg = config.load(None, ["data.root=/x", "trainer.accelerator=cpu"])
     for name, value in {
@@ -120,7 +120,7 @@ def test_a_one_process_trainer_under_a_launcher_of_two_is_refused(
 def test_num_nodes_and_sync_batchnorm_reach_the_lightning_trainer(
     tmp_path: Path, no_launcher: pytest.MonkeyPatch
 ) -> None:
-    from dermkit.engine.train import make_trainer
+    from dermkit.engine.trainer import make_trainer
 
     overrides = [
         "data.root=/x",

@@ -16,26 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from torch import distributed as dist
 
 from dermkit.config import RunConfig, dump
 from dermkit.data.cache_auto import cached_tables
 from dermkit.data.preprocess import Preprocess
-from dermkit.engine.checkpoint import (
-    AtomicCheckpointIO,
-    LastCheckpoint,
-    ResumableCSVLogger,
-    checkpoint_step,
-    load_task_state,
-)
-from dermkit.engine.ema import BatchNormEMA
+from dermkit.engine.checkpoint import checkpoint_step, load_task_state
 from dermkit.engine.lightning import TaskModule
-from dermkit.engine.ranks import RankCheck, check_launcher
+from dermkit.engine.ranks import RankCheck
 from dermkit.engine.setup import Components, TrainingData, build_components, load_training_data, make_loaders
+from dermkit.engine.trainer import make_callbacks, make_trainer
 from dermkit.errors import ConfigError, DermkitError
 from dermkit.evaluation import evaluate
 from dermkit.fileio import check_output, is_refusal, make_folder, output_error, write_json, write_text
@@ -84,33 +75,6 @@ def _prepare_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> Path | Non
     return None
 
 
-def _callbacks(config: RunConfig, out_dir: Path, monitors: list[str]) -> tuple[ModelCheckpoint, list[Any]]:
-    trainer_cfg = config.trainer
-    if trainer_cfg.monitor not in monitors:
-        raise ConfigError(
-            f"trainer.monitor '{trainer_cfg.monitor}' is not logged; choose one of: {', '.join(monitors)}"
-        )
-    mode = trainer_cfg.resolved_monitor_mode
-    best = ModelCheckpoint(
-        dirpath=out_dir,
-        filename="best",
-        monitor=trainer_cfg.monitor,
-        mode=mode,
-        save_top_k=1,
-        auto_insert_metric_name=False,
-        enable_version_counter=False,
-    )
-    # Lightning's save_last only writes when a top-k checkpoint was saved, so last.ckpt would stay at the best
-    # epoch once the monitored value stops improving; --resume needs the latest epoch every time.
-    last = LastCheckpoint(best, dirpath=out_dir, filename="last", save_top_k=1, enable_version_counter=False)
-    callbacks: list[Any] = [best, last, LearningRateMonitor(logging_interval="epoch")]
-    if trainer_cfg.early_stopping_patience:
-        callbacks.append(EarlyStopping(trainer_cfg.monitor, patience=trainer_cfg.early_stopping_patience, mode=mode))
-    if trainer_cfg.ema_decay:  # validation, checkpoints and the exported model then hold the averaged weights
-        callbacks.append(BatchNormEMA(trainer_cfg.ema_decay, trainer_cfg.ema_bn_images))
-    return best, callbacks
-
-
 def _skipped_on_every_process(local: list[str]) -> list[str]:
     """The unreadable images skipped by all DDP processes (each saw only its shard), in first-seen order."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
@@ -118,50 +82,6 @@ def _skipped_on_every_process(local: list[str]) -> list[str]:
     gathered: list[list[str] | None] = [None] * dist.get_world_size()
     dist.all_gather_object(gathered, local)
     return list(dict.fromkeys(error for part in gathered for error in part or ()))
-
-
-def make_trainer(config: RunConfig, out_dir: Path, callbacks: list[Any], resume_step: int | None = None) -> L.Trainer:
-    """The Lightning Trainer for ``config``: devices, strategy and precision pass straight through.
-
-    ``resume_step`` (the checkpoint's global step) keeps the CSV log's earlier rows on ``--resume``.
-    """
-    t = config.trainer
-    try:
-        trainer = _lightning_trainer(t, out_dir, callbacks, resume_step)
-    except (ValueError, TypeError, MisconfigurationException) as exc:
-        # devices/strategy/precision/accelerator are passed through; Lightning judges them
-        raise ConfigError(f"trainer: {str(exc).splitlines()[0]}") from None
-    check_launcher(trainer)
-    return trainer
-
-
-def _lightning_trainer(t: Any, out_dir: Path, callbacks: list[Any], resume_step: int | None) -> L.Trainer:
-    return L.Trainer(
-        default_root_dir=out_dir,
-        max_epochs=t.max_epochs,
-        accelerator=t.accelerator,
-        devices=t.devices,
-        num_nodes=t.num_nodes,
-        strategy=t.strategy,
-        sync_batchnorm=t.sync_batchnorm,
-        precision=t.precision,
-        accumulate_grad_batches=t.accumulate_grad_batches,
-        gradient_clip_val=t.gradient_clip_val,
-        check_val_every_n_epoch=t.check_val_every_n_epoch,
-        limit_train_batches=t.limit_train_batches,
-        limit_val_batches=t.limit_val_batches,
-        log_every_n_steps=t.log_every_n_steps,
-        deterministic=t.deterministic,
-        benchmark=t.benchmark and not t.deterministic,
-        enable_progress_bar=t.progress_bar,
-        callbacks=callbacks,
-        logger=[
-            ResumableCSVLogger(out_dir, name="logs", version="", resume_step=resume_step),
-            TensorBoardLogger(out_dir, name="logs", version="tb"),
-        ],
-        plugins=[AtomicCheckpointIO()],
-        enable_model_summary=False,
-    )
 
 
 @dataclass
@@ -216,7 +136,7 @@ def build_run(config: RunConfig, out_dir: Path, *, data: TrainingData | None = N
 def fit(run: Run, *, ckpt_path: Path | None = None, callbacks: Sequence[L.Callback] = ()) -> Fitted:
     """Stage 2: train with Lightning (``ckpt_path`` resumes), keeping the best checkpoint by the monitor."""
     monitors = ["val/loss", "train/loss", *run.module.val_metrics.keys()]
-    best_cb, own_callbacks = _callbacks(run.config, run.out_dir, monitors)
+    best_cb, own_callbacks = make_callbacks(run.config, run.out_dir, monitors)
     own_callbacks.append(RankCheck(run.data))
     resume_step = checkpoint_step(ckpt_path) if ckpt_path else None
     trainer = make_trainer(run.config, run.out_dir, [*own_callbacks, *callbacks], resume_step)
