@@ -25,6 +25,15 @@ from lightning.pytorch.callbacks import EMAWeightAveraging
 from torch import nn
 
 
+def _measured_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """The batch-norm layers of ``model`` that training updates: in training mode and tracking running statistics."""
+    return [
+        m
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training and m.track_running_stats
+    ]
+
+
 def remeasure_batchnorm(model: nn.Module, images: Iterable[torch.Tensor]) -> int:
     """Reset the running statistics of ``model``'s batch-norm layers in training mode and measure them again as
     the plain average over the batches of ``images`` (``momentum=None``); frozen layers (eval mode) keep theirs.
@@ -36,8 +45,7 @@ def remeasure_batchnorm(model: nn.Module, images: Iterable[torch.Tensor]) -> int
     Returns:
         The images measured (0 when the network has no batch-norm layer in training mode).
     """
-    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
-    layers = [layer for layer in layers if layer.track_running_stats]
+    layers = _measured_layers(model)
     if not layers:
         return 0
     momenta = [layer.momentum for layer in layers]
@@ -91,7 +99,6 @@ class BatchNormEMA(EMAWeightAveraging):
 
         if not remeasure_batchnorm(network, images()) or trainer.world_size == 1:
             return
-        for layer in network.modules():
-            if isinstance(layer, nn.modules.batchnorm._BatchNorm) and layer.training and layer.track_running_stats:
-                for stat in (layer.running_mean, layer.running_var):
-                    stat.copy_(trainer.strategy.reduce(stat, reduce_op="mean"))
+        for layer in _measured_layers(network):
+            for stat in (layer.running_mean, layer.running_var):
+                stat.copy_(trainer.strategy.reduce(stat, reduce_op="mean"))
