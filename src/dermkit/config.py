@@ -241,7 +241,7 @@ class TrainerConfig(_Section):
 class RunConfig(_Section):
     """A whole run: what ``dermkit train`` reads from a recipe."""
 
-    task: dict[str, Any] = Field(default_factory=lambda: {"name": "classify"})
+    task: dict[str, Any] = Field(default_factory=lambda: {"name": "classify"}, validate_default=True)
     name: str | None = None
     seed: int = 0
     data: DataConfig = Field(default_factory=DataConfig)
@@ -330,6 +330,8 @@ def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] 
         The validated config; ``name`` defaults to the file's stem.
     """
     data = read_yaml_mapping(Path(path)) if path is not None else {}
+    task = data.get("task", "classify")
+    data["task"] = {"name": task} if isinstance(task, str) else task  # so task.KEY=VALUE overrides merge into it
     data = deep_merge(data, parse_overrides(list(overrides), _is_text_key))
     source = str(path) if path is not None else "config"
     config = validate(data, source, frozenset(item.partition("=")[0].strip() for item in overrides))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import Field
 
 from dermkit.tasks.base import Built, Task, TaskOptions, config_error, network_options, register_task
 
@@ -71,19 +72,42 @@ def stored_threshold(spec: ModelSpec) -> float | None:
     return spec.decision.threshold if len(spec.class_names) == 2 else None
 
 
+class ClassifyOptions(TaskOptions):
+    """Options of the classify task: mixing training images in pairs (:mod:`dermkit.data.batch_mixing`).
+
+    Attributes:
+        mixup_alpha: mixup's Beta(alpha, alpha) (Zhang et al. 2018; 0.2-0.4 is usual); 0 is off.
+        cutmix_alpha: CutMix's (Yun et al. 2019; usually 1.0); 0 is off.
+        mix_prob: probability that a training batch is mixed.
+        mix_switch_prob: with both on, the probability of CutMix rather than mixup.
+    """
+
+    mixup_alpha: float = Field(0.0, ge=0.0)
+    cutmix_alpha: float = Field(0.0, ge=0.0)
+    mix_prob: float = Field(1.0, ge=0.0, le=1.0)
+    mix_switch_prob: float = Field(0.5, ge=0.0, le=1.0)
+
+
+#: Options that shape training only; the model file does not record them.
+TRAINING_OPTIONS = ("mixup_alpha", "cutmix_alpha", "mix_prob", "mix_switch_prob")
+
+
 @register_task
 class Classify(Task):
     """One label per image from C classes (the two binary recipes and any multi-class dataset)."""
 
     name = "classify"
-    options = TaskOptions
+    options = ClassifyOptions
     outputs = ("logits",)
     calibratable = True
 
     def build(self, config: RunConfig, class_names: Sequence[str], class_counts: Sequence[int]) -> Built:
+        from dermkit.data.batch_mixing import BatchMixer
         from dermkit.losses import create_loss, num_outputs
         from dermkit.models import create_model
         from dermkit.tasks.classify_training import ClassifyTask
+
+        options = self.parse_options(config.task)
 
         lc = config.loss
         # every loss option the recipe sets; label_smoothing 0 means off, so losses without smoothing accept it
@@ -93,8 +117,12 @@ class Classify(Task):
         outputs = num_outputs(loss, len(class_names))
         train_options, architecture = network_options(config.model, outputs)
         model = config_error("model", lambda: create_model(**train_options))
-        module = ClassifyTask(model, loss, len(class_names), freeze_batchnorm=config.model.freeze_batchnorm)
+        mixer = BatchMixer(*(getattr(options, key) for key in TRAINING_OPTIONS))
+        module = ClassifyTask(model, loss, len(class_names), config.model.freeze_batchnorm, mixer)
         return Built(module, architecture)
+
+    def spec_block(self, options: TaskOptions) -> dict[str, Any]:
+        return options.model_dump(mode="json", exclude=set(TRAINING_OPTIONS))
 
     def decision(self, class_names: Sequence[str]) -> dict[str, Any]:
         if len(class_names) != 2:

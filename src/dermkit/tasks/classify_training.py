@@ -20,6 +20,7 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
+from dermkit.data.batch_mixing import BatchMixer
 from dermkit.metrics.modules import MulticlassGMean
 from dermkit.tasks.training import TrainingTask
 
@@ -52,22 +53,35 @@ class ClassifyTask(TrainingTask):
         loss: ``(logits, target) -> scalar``; its ``output`` attribute (``softmax``/``sigmoid``) says how logits
             become probabilities.
         num_classes: number of classes C.
+        freeze_batchnorm: see :class:`TrainingTask`.
+        mixer: mixes each training batch in pairs (mixup / CutMix); None trains on the images as they are.
 
     ``forward`` returns ``{"loss", "logits", "probs"}``.
     """
 
     name = "classify"
 
-    def __init__(self, model: nn.Module, loss: nn.Module, num_classes: int, freeze_batchnorm: bool = False) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        loss: nn.Module,
+        num_classes: int,
+        freeze_batchnorm: bool = False,
+        mixer: BatchMixer | None = None,
+    ) -> None:
         super().__init__(model, loss, freeze_batchnorm)
         self.num_classes = num_classes
         self.output = getattr(loss, "output", "softmax")
+        self.mixer = mixer
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        logits = self.model(batch["image"])
+        images = batch["image"]
+        mix = self.mixer(images) if self.training and self.mixer is not None and "target" in batch else None
+        logits = self.model(images if mix is None else mix.images)
         out = {"logits": logits, "probs": probabilities(logits, self.output)}
         if "target" in batch:
-            out["loss"] = self.loss(logits, batch["target"])
+            target = batch["target"]
+            out["loss"] = self.loss(logits, target) if mix is None else mix.loss(self.loss, logits, target)
         return out
 
     def make_metrics(self) -> MetricCollection:
