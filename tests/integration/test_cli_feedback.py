@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from importlib import metadata
 from pathlib import Path
 
@@ -213,3 +214,14 @@ def test_no_readable_image_exits_1_with_an_error_line(command, trained_run, tmp_
     code, _, err = _run(["--quiet", *args], capfd)
     assert code == 1
     assert err.startswith("error: ") and "none of the 2 images could be read" in err and len(err.splitlines()) == 1
+
+
+def test_train_does_not_warn_of_classes_the_sanity_check_batches_miss(synth_dir, tmp_path, capfd) -> None:
+    """Lightning's pre-training check sees two val batches; of 2 images each here, all benign (the val records come
+    in class order), so torchmetrics' AUROC would warn that the other class has no positive sample."""
+    args = ["train", "demo", f"data.root={synth_dir}", *TINY, "trainer.max_epochs=1", "trainer.limit_train_batches=1"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, _, err = _run([*args, "data.eval_batch_size=2", "--out", tmp_path / "t"], capfd)
+    assert code == 0, err
+    assert not [w for w in caught if "No positive samples" in str(w.message)]

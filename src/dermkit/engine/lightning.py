@@ -160,6 +160,8 @@ class TaskModule(L.LightningModule):
                 # On a process with no readable val image torchmetrics warns that compute precedes update; the
                 # synced states are the other processes', so the values are right.
                 warnings.filterwarnings("ignore", message=r".*called before the ``update`` method")
+                if self.trainer.sanity_checking:  # its few batches may miss a class, whose AUROC warns
+                    warnings.filterwarnings("ignore", message="No positive samples in targets")
                 values = {"val/loss": self.val_loss.compute(), **self.val_metrics.compute()}
             self.log_dict({key: value.float() for key, value in values.items()}, prog_bar=True, sync_dist=True)
         self.val_loss.reset()
