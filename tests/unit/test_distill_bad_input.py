@@ -11,7 +11,7 @@ from dermkit import config
 from dermkit.cli import main
 from dermkit.data.synthetic import make_synthetic_dataset
 from dermkit.errors import ConfigError
-from dermkit.losses.ssdkd import ProjectionHead
+from dermkit.losses.rotations import ProjectionHead
 from dermkit.models import create_model
 from dermkit.models.artifact import load_model, save_model
 from dermkit.models.spec import Architecture, ModelSpec

@@ -10,17 +10,8 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils.class_weight import compute_class_weight
 
-from dermkit.losses.distill import (
-    DKD_PARTS,
-    ConvRegressor,
-    DKDLoss,
-    channel_relation,
-    class_weights_from_counts,
-    dkd_loss,
-    kd_loss,
-    rkd_angle,
-    rkd_distance,
-)
+from dermkit.losses.distill import DKD_PARTS, DKDLoss, class_weights_from_counts, dkd_loss, kd_loss
+from dermkit.losses.relational import ConvRegressor, channel_relation, rkd_angle, rkd_distance
 
 # a 3-4-5 right triangle (student) and an isosceles right triangle (teacher), points in 2-D
 STUDENT_POINTS = torch.tensor([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]])

@@ -8,20 +8,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dermkit.losses.ssdkd import (
-    SSDKD_PARTS,
+from dermkit.losses.rotations import (
     ProjectionHead,
     SSContrastiveLoss,
-    SSDKDLoss,
-    keep_by_rank,
-    rank_errors,
     rotation_views,
     split_views,
     ss_contrastive_loss,
-    ssdkd_loss,
     view_rotations,
     view_sources,
 )
+from dermkit.losses.ssdkd import SSDKD_PARTS, SSDKDLoss, keep_by_rank, rank_errors, ssdkd_loss
 
 TEACHER_NAMES = ("teacher_logits", "teacher_embedding", "teacher_pooled", "teacher_map")
 ONLY_CE = {"ce_weight": 1.0, "kd_weight": 0.0, "rotation_kd_weight": 0.0, "ss_weight": 0.0, "relational_weight": 0.0}

@@ -17,6 +17,27 @@ def check_reduction(reduction: str) -> None:
         raise ValueError(f"unknown reduction '{reduction}'; choose one of: {', '.join(REDUCTIONS)}")
 
 
+def check_temperature(name: str, temperature: float) -> None:
+    """Raise one line unless ``temperature`` > 0."""
+    if not temperature > 0:
+        raise ValueError(f"{name}: temperature must be > 0, got {temperature}")
+
+
+def check_weights(name: str, **weights: float) -> None:
+    """Raise one line for a negative loss weight."""
+    for key, value in weights.items():
+        if not value >= 0:
+            raise ValueError(f"{name}: {key} must be >= 0, got {value}")
+
+
+def check_rows(name: str, student: torch.Tensor, teacher: torch.Tensor) -> None:
+    """One-line error unless student and teacher outputs have the same number of rows (the same batch)."""
+    if student.shape[0] != teacher.shape[0]:
+        raise ValueError(
+            f"{name}: student has {student.shape[0]} rows and teacher {teacher.shape[0]}; both must see the same batch"
+        )
+
+
 def check_logits_target(logits: torch.Tensor, target: torch.Tensor, name: str) -> None:
     """One-line error unless logits are (N, C) with C >= 2 and target (N,)."""
     if logits.ndim != 2 or logits.shape[1] < 2 or target.shape != logits.shape[:1]:

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 from dermkit.config import LossConfig
 from dermkit.data.preprocess import Preprocess
 from dermkit.errors import ConfigError
-from dermkit.losses.distill import ConvRegressor, DKDLoss, class_weights_from_counts
-from dermkit.losses.ssdkd import ProjectionHead, SSDKDLoss
+from dermkit.losses.distill import DKDLoss, class_weights_from_counts
+from dermkit.losses.relational import ConvRegressor
+from dermkit.losses.rotations import ProjectionHead
+from dermkit.losses.ssdkd import SSDKDLoss
 from dermkit.models import create_model
 from dermkit.models.features import POOLED
 from dermkit.tasks.base import Built, config_error, network_options

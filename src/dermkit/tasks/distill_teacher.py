@@ -24,7 +24,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from dermkit.errors import ConfigError, DermkitError
-from dermkit.losses.ssdkd import ProjectionHead
+from dermkit.losses.rotations import ProjectionHead
 from dermkit.models.artifact import ModelSpec, load_model, read_spec, resolve_model_dir
 from dermkit.models.features import LOGITS, POOLED, check_stages, extract_features, feature_stages
 from dermkit.models.spec import WEIGHTS_FILE

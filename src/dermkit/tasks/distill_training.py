@@ -21,14 +21,8 @@ from torchmetrics import MeanMetric, MetricCollection
 
 from dermkit.losses.distill import DKD_PARTS, dkd_loss
 from dermkit.losses.functional import cross_entropy
-from dermkit.losses.ssdkd import (
-    SSDKD_PARTS,
-    SSContrastiveLoss,
-    rotation_similarity,
-    rotation_views,
-    split_views,
-    view_sources,
-)
+from dermkit.losses.rotations import SSContrastiveLoss, rotation_similarity, rotation_views, split_views, view_sources
+from dermkit.losses.ssdkd import SSDKD_PARTS
 from dermkit.models.features import LOGITS, POOLED, extract_features
 from dermkit.tasks.classify_training import ClassifyTask, probabilities
 from dermkit.tasks.distill_teacher import FrozenTeacher
@@ -131,7 +125,7 @@ class DKDTask(StudentTask):
 
 
 class SSDKDTask(StudentTask):
-    """SSD-KD stage 2 on the four rotations of each image (:func:`dermkit.losses.ssdkd.rotation_views`).
+    """SSD-KD stage 2 on the four rotations of each image (:func:`dermkit.losses.rotations.rotation_views`).
 
     Args:
         student_head: the student's projection head on ``avg_pool`` (None when ``ss_weight`` is 0).
@@ -211,7 +205,7 @@ class TeacherWithHead(nn.Module):
 
 class TeacherHeadTask(TrainingTask):
     """SSD-KD stage 1: each rotated view's embedding must pick its own image among the batch's unrotated ones
-    (:func:`dermkit.losses.ssdkd.ss_contrastive_loss`); only the head trains. ``val/ss_acc``: share picked right."""
+    (:func:`dermkit.losses.rotations.ss_contrastive_loss`); only the head trains. ``val/ss_acc``: share picked right."""
 
     name = "ssdkd_teacher_head"
     output = "softmax"
