@@ -15,13 +15,13 @@ from sklearn.model_selection import cross_val_score, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from dermkit.data.lesion_render import render_lesion
 from dermkit.data.synthetic import (
     _IMAGE_TAG,
     MANIFEST_HEADER,
     SyntheticSummary,
     _patients,
     make_synthetic_dataset,
-    render_lesion,
 )
 from dermkit.errors import DataError, DermkitError
 

@@ -25,8 +25,9 @@ import cv2
 import numpy as np
 
 from dermkit.data.acne import GRADE_NAMES, HAYASHI_BOUNDARIES, grade_from_count
+from dermkit.data.lesion_render import SKIN_RGB, grid, smooth_noise
 from dermkit.data.splits import stratified_group_split
-from dermkit.data.synthetic import _SKIN_RGB, IMAGE_FORMATS, MANIFEST_NAME, _grid, _patients, _smooth_noise
+from dermkit.data.synthetic import IMAGE_FORMATS, MANIFEST_NAME, _patients
 from dermkit.errors import DataError
 from dermkit.fileio import write_bytes, write_csv
 
@@ -124,9 +125,9 @@ def _draw_spot(img: np.ndarray, x: float, y: float, r: float, colour: np.ndarray
 
 def _skin(rng: np.random.Generator, size: int, skin_type: int, face: tuple[float, float, float, float]) -> np.ndarray:
     """The shaded, textured face skin (RGB float32, the whole image) before lesions and backdrop."""
-    xx, yy = _grid(size)
-    skin = _SKIN_RGB[skin_type - 1] * rng.normal(1.0, 0.02, 3).astype(np.float32)
-    img = skin * (1 + 0.035 * _smooth_noise(rng, size, 9))[..., None]
+    xx, yy = grid(size)
+    skin = SKIN_RGB[skin_type - 1] * rng.normal(1.0, 0.02, 3).astype(np.float32)
+    img = skin * (1 + 0.035 * smooth_noise(rng, size, 9))[..., None]
     pores = (rng.uniform(size=(size, size)) < 0.04) * rng.uniform(0.05, 0.13, (size, size))
     img *= (1 - pores.astype(np.float32))[..., None]
     for x, y, w, h, dark in _features(face):
@@ -162,7 +163,7 @@ def render_acne_face(
         raise DataError(f"skin_type must be 1..6, got {skin_type}")
     face = _face(rng)
     img = _skin(rng, size, drawn if skin_type is None else skin_type, face)
-    xx, yy = _grid(size)
+    xx, yy = grid(size)
     spots = _place_spots(rng, count, face)
     pixels = np.column_stack([(spots[:, :2] + 1) * size / 2, spots[:, 2] * size / 2])
     for x, y, r in pixels:
@@ -175,7 +176,7 @@ def render_acne_face(
     img *= shade[..., None]
     grey = float(rng.uniform(50, 190))
     backdrop = grey * np.array([0.92, 1.0, 1.06], np.float32) * rng.uniform(0.9, 1.05, 3).astype(np.float32)
-    background = backdrop * (1 + 0.05 * _smooth_noise(rng, size, 5))[..., None]
+    background = backdrop * (1 + 0.05 * smooth_noise(rng, size, 5))[..., None]
     alpha = np.clip((1 - rho) * min(a, b) * size / 2 / 1.5 + 0.5, 0, 1)[..., None]  # 1.5-px soft face edge
     img = background + (img - background) * alpha
     img += float(rng.uniform(1.0, 2.5)) * rng.standard_normal(img.shape, dtype=np.float32)
