@@ -15,6 +15,38 @@ FORMATS = ("onnx",)
 QUANTIZATIONS = ("int8",)
 
 
+def _check_export_options(
+    format: str, quantize: str | None, calibration: Path | None, options: list[str] | None, data: Path | None
+) -> None:
+    """One-line errors for options that do not go together, before anything is loaded."""
+    if format not in FORMATS:
+        raise ConfigError(f"unknown --format '{format}'; choose one of: {', '.join(FORMATS)}")
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise ConfigError(f"unknown --quantize '{quantize}'; choose one of: {', '.join(QUANTIZATIONS)}")
+    if calibration is not None and quantize is None:
+        raise ConfigError("--calibration calibrates --quantize int8; add --quantize int8")
+    if options and data is None:
+        raise ConfigError(f"reader options ({options[0]}...) apply to --data; none given")
+
+
+def _quantize(path: Path, calibration: Path | None) -> Path:
+    """Write the int8 copy of the exported ``path``, say how it went, and return its path."""
+    from dermkit.inference.quantize import quantize_onnx
+
+    q = quantize_onnx(path, calibration=calibration)
+    how = f"static, {q.calibration_images} calibration images" if q.mode == "static" else "dynamic"
+    console.print(
+        f"int8 ({how}): {q.path} ({q.size / 1e6:.2f} MB, {q.source_size / q.size:.1f}x smaller), "
+        f"max |p_int8 - p_fp32| = {q.max_abs_diff:.3g} on sample inputs"
+    )
+    if q.mode == "dynamic":
+        console.print(
+            "note: dynamic int8 runs convolutions as ConvInteger, often slower than fp32 on CPU; "
+            "--calibration DIR quantises statically (smaller and faster)"
+        )
+    return q.path
+
+
 @app.command()
 def export(
     model: Path = typer.Argument(..., help="Run folder or model.json."),
@@ -37,14 +69,7 @@ def export(
     num_workers: int = typer.Option(2, min=0, help="Decoding workers (with --data)."),
 ) -> None:
     """Export a model to ONNX (its model.json in the file's metadata) and verify ONNX Runtime against PyTorch."""
-    if format not in FORMATS:
-        raise ConfigError(f"unknown --format '{format}'; choose one of: {', '.join(FORMATS)}")
-    if quantize is not None and quantize not in QUANTIZATIONS:
-        raise ConfigError(f"unknown --quantize '{quantize}'; choose one of: {', '.join(QUANTIZATIONS)}")
-    if calibration is not None and quantize is None:
-        raise ConfigError("--calibration calibrates --quantize int8; add --quantize int8")
-    if options and data is None:
-        raise ConfigError(f"reader options ({options[0]}...) apply to --data; none given")
+    _check_export_options(format, quantize, calibration, options, data)
     from dermkit.inference.onnx_export import export_onnx
 
     check_output(out, "file")  # before the model is loaded and traced
@@ -60,20 +85,7 @@ def export(
     )
     reference, candidate, names = model, report.path, ("pytorch", "onnx")
     if quantize:
-        from dermkit.inference.quantize import quantize_onnx
-
-        q = quantize_onnx(report.path, calibration=calibration)
-        how = f"static, {q.calibration_images} calibration images" if q.mode == "static" else "dynamic"
-        console.print(
-            f"int8 ({how}): {q.path} ({q.size / 1e6:.2f} MB, {q.source_size / q.size:.1f}x smaller), "
-            f"max |p_int8 - p_fp32| = {q.max_abs_diff:.3g} on sample inputs"
-        )
-        if q.mode == "dynamic":
-            console.print(
-                "note: dynamic int8 runs convolutions as ConvInteger, often slower than fp32 on CPU; "
-                "--calibration DIR quantises statically (smaller and faster)"
-            )
-        reference, candidate, names = report.path, q.path, ("fp32", "int8")
+        reference, candidate, names = report.path, _quantize(report.path, calibration), ("fp32", "int8")
     if data is not None:
         from dermkit.evaluation.runtimes import accuracy_change
 
