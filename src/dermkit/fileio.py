@@ -130,16 +130,23 @@ def make_folder(path: str | os.PathLike[str], target: str | os.PathLike[str] | N
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
+def atomic_open(
+    path: str | os.PathLike[str], mode: str = "w", *, durable: bool = True, **kwargs: Any
+) -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path`` and move it onto ``path`` when the block ends without error.
 
     Args:
         path: the destination; its parent folders are created.
         mode: ``"w"`` (text, UTF-8 unless ``encoding`` is given) or ``"wb"``.
+        durable: fsync the file before the rename (a power cut then leaves the old or the new file, never an empty
+            one). False for large files rewritten often (checkpoints), where the rename alone keeps interrupted
+            writes out and the fsync would cost more than the write.
         **kwargs: passed to :func:`open` (``newline``, ``encoding``).
 
     Raises:
-        OutputPathError: the file system refused (a full disk, a read-only file system...); no temporary file is left.
+        OutputPathError: the file system refused (a full disk, a read-only file system...), including a writer that
+            reports the refusal as another error raised while handling the OSError (torch's zip writer raises a
+            RuntimeError); no temporary file is left.
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open supports modes 'w' and 'wb', not {mode!r}")
@@ -158,15 +165,25 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) ->
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         # only writing happens in the block (see the writers below), so an OSError here is the file system's refusal
-        if isinstance(exc, OSError) and not isinstance(exc, DermkitError):
-            raise output_error(target, exc) from None
+        cause = _os_error_behind(exc) if isinstance(exc, Exception) and not isinstance(exc, DermkitError) else None
+        if cause is not None:
+            raise output_error(target, cause) from None
         raise
+
+
+def _os_error_behind(exc: BaseException) -> OSError | None:
+    """``exc`` when it is an OSError, or the OSError it was raised while handling."""
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, OSError):
+        seen = seen.__cause__ or seen.__context__
+    return seen
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> Path:

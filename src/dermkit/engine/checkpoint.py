@@ -3,7 +3,6 @@ extends instead of deleting, and the trained weights taken out of a checkpoint w
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import os
 from pathlib import Path
@@ -18,7 +17,7 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 from dermkit.errors import ModelFileError
-from dermkit.fileio import output_error
+from dermkit.fileio import atomic_open
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -33,29 +32,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None) -> None:
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO.save_checkpoint takes no storage_options")
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as file:  # a Python file, so that a full disk raises OSError (ENOSPC)
-                torch.save(checkpoint, file)
-            os.replace(tmp, path)
-        except BaseException as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()  # a full disk leaves no half-written temporary behind
-            cause = _os_error_behind(exc)
-            if cause is not None:
-                raise output_error(path, cause) from None
-            raise
-
-
-def _os_error_behind(exc: BaseException) -> OSError | None:
-    """``exc`` when it is an OSError, or the OSError it was raised while handling: torch's zip writer reports a
-    failed write of its file (ENOSPC) as a RuntimeError raised in the OSError's handler."""
-    seen: BaseException | None = exc
-    while seen is not None and not isinstance(seen, OSError):
-        seen = seen.__cause__ or seen.__context__
-    return seen
+        with atomic_open(path, "wb", durable=False) as file:  # a Python file: a full disk raises OSError (ENOSPC)
+            torch.save(checkpoint, file)
 
 
 class LastCheckpoint(ModelCheckpoint):
