@@ -11,11 +11,23 @@ only. :func:`dermkit.losses.distill.dkd_loss` and :func:`dermkit.losses.ssdkd.ss
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from dermkit.losses.functional import check_rows
+
+
+def _relation_gap(
+    name: str, relation: Callable[[torch.Tensor], torch.Tensor], student: torch.Tensor, teacher: torch.Tensor
+) -> torch.Tensor:
+    """Smooth-L1 (beta 1, mean) between ``relation`` of the student's and of the (detached) teacher's features."""
+    check_rows(name, student, teacher)
+    with torch.no_grad():
+        target = relation(teacher.detach().flatten(1))
+    return F.smooth_l1_loss(relation(student.flatten(1)), target)
 
 
 def _normalised_distances(feats: torch.Tensor) -> torch.Tensor:
@@ -35,11 +47,7 @@ def rkd_distance(student_feats: torch.Tensor, teacher_feats: torch.Tensor) -> to
     Shape:
         student_feats (N, D_s), teacher_feats (N, D_t); output ().
     """
-    check_rows("rkd_distance", student_feats, teacher_feats)
-    student = _normalised_distances(student_feats.flatten(1))
-    with torch.no_grad():
-        teacher = _normalised_distances(teacher_feats.detach().flatten(1))
-    return F.smooth_l1_loss(student, teacher)
+    return _relation_gap("rkd_distance", _normalised_distances, student_feats, teacher_feats)
 
 
 def _angles(feats: torch.Tensor) -> torch.Tensor:
@@ -58,11 +66,7 @@ def rkd_angle(student_feats: torch.Tensor, teacher_feats: torch.Tensor) -> torch
     Shape:
         student_feats (N, D_s), teacher_feats (N, D_t); output ().
     """
-    check_rows("rkd_angle", student_feats, teacher_feats)
-    student = _angles(student_feats.flatten(1))
-    with torch.no_grad():
-        teacher = _angles(teacher_feats.detach().flatten(1))
-    return F.smooth_l1_loss(student, teacher)
+    return _relation_gap("rkd_angle", _angles, student_feats, teacher_feats)
 
 
 def gram_matrix(feature_map: torch.Tensor) -> torch.Tensor:
