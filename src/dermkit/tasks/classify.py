@@ -108,7 +108,6 @@ class Classify(Task):
         from dermkit.tasks.classify_training import ClassifyTask
 
         options = self.parse_options(config.task)
-
         lc = config.loss
         # every loss option the recipe sets; label_smoothing 0 means off, so losses without smoothing accept it
         loss_options = {**lc.model_dump(exclude={"name"}), "label_smoothing": lc.label_smoothing or None}
@@ -117,7 +116,8 @@ class Classify(Task):
         outputs = num_outputs(loss, len(class_names))
         train_options, architecture = network_options(config.model, outputs)
         model = config_error("model", lambda: create_model(**train_options))
-        mixer = BatchMixer(*(getattr(options, key) for key in TRAINING_OPTIONS))
+        mixing = isinstance(options, ClassifyOptions)  # tasks built on this one (SPBL) have options of their own
+        mixer = BatchMixer(*(getattr(options, key) for key in TRAINING_OPTIONS)) if mixing else None
         module = ClassifyTask(model, loss, len(class_names), config.model.freeze_batchnorm, mixer)
         return Built(module, architecture)
 
