@@ -55,6 +55,17 @@ def test_forward_features_and_pool_shapes(batch: torch.Tensor) -> None:
     torch.testing.assert_close(model.head(pooled), logits)
 
 
+@pytest.mark.parametrize("features_slope", [None, 0.1])
+def test_head_is_as_wide_as_the_feature_after_the_models_own_post_pooling_layers(features_slope, batch) -> None:
+    """MobileNetV3 pools 288 channels (``num_features``) into a 1x1 conv head of 1024: its classifier sees 1024."""
+    model = create_model("mobilenetv3_small_050", 3, features_slope=features_slope).eval()
+    with torch.no_grad():
+        out = model(batch)
+    logits, features = out if features_slope is not None else (out, model.pool(model.forward_features(batch)))
+    assert logits.shape == (2, 3) and features.shape == (2, 1024)
+    assert model.backbone.num_features == 288 and linear_layers(model.head)[-1].in_features == 1024
+
+
 def test_mlp_head_has_hidden_width_and_dropout() -> None:
     head = create_head("mlp", 64, 2, hidden=32, drop_rate=0.4)
     first, last = linear_layers(head)

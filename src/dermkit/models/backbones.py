@@ -81,7 +81,7 @@ def create_backbone(
         **kwargs: passed to ``timm.create_model`` (``drop_path_rate``...); ``None`` values are ignored.
 
     Returns:
-        The backbone; ``backbone.num_features`` is the pooled feature width.
+        The backbone; :func:`pooled_width` is the width of the feature its head sees.
     """
     kwargs = {key: value for key, value in kwargs.items() if value is not None}
     if stem not in STEMS:
@@ -185,3 +185,10 @@ def load_weight_file(
     if kept:
         log.warning("%s: %s keep their fresh initialisation (the file's have another shape)", path, ", ".join(kept))
     backbone.load_state_dict(matched, strict=False)
+
+
+def pooled_width(backbone: nn.Module) -> int:
+    """Width of ``backbone.forward_head(x, pre_logits=True)``, the feature a classifier head sees: timm's
+    ``head_hidden_size`` where the model has layers after its pooling (MobileNetV3's 1x1 conv head: 288 channels
+    pooled, 1024 out), else ``num_features``."""
+    return int(getattr(backbone, "head_hidden_size", None) or backbone.num_features)

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dermkit.models.backbones import create_backbone
+from dermkit.models.backbones import create_backbone, pooled_width
 from dermkit.models.heads import create_head
 
 
@@ -115,7 +115,7 @@ def create_model(
     backbone = create_backbone(name, pretrained=pretrained, pretrained_file=pretrained_file, stem=stem, **kwargs)
 
     def make_head(outputs: int) -> nn.Module:
-        features = backbone.num_features
+        features = pooled_width(backbone)
         return create_head(head, features, outputs, init=head_init, drop_rate=drop_rate, hidden=head_hidden)
 
     if heads:

@@ -27,6 +27,7 @@ from dermkit.evaluation.evaluate import evaluate
 from dermkit.fileio import write_bytes, write_json
 from dermkit.inference.predictor import Predictor
 from dermkit.models.artifact import read_spec, write_spec
+from dermkit.models.backbones import pooled_width
 from dermkit.models.svm import SVMArrays, fit_svm
 from dermkit.tasks import spbl_store as store
 from dermkit.tasks.spbl import HEADS, SVM_FILE, SPBLOptions
@@ -92,7 +93,7 @@ def pooled_features(
         if out is None:
             out = np.empty((len(records), features.shape[1]), dtype=np.float32)
         out[batch["index"].numpy()] = features
-    return out if out is not None else np.zeros((0, model.backbone.num_features), dtype=np.float32)
+    return out if out is not None else np.zeros((0, pooled_width(model.backbone)), dtype=np.float32)
 
 
 def winner(scores: dict[str, float | None]) -> str:
