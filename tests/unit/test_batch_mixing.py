@@ -64,7 +64,7 @@ def test_batch_mixer_mixes_the_asked_share_of_batches_and_picks_both_methods() -
     boxed = [mix for mix, m in zip(mixes, moved, strict=True) if (mix.images[m] == images[m]).any()]  # CutMix's
     assert 0.35 <= len(boxed) / len(mixes) <= 0.65
     assert all(sorted(mix.partner.tolist()) == list(range(8)) for mix in mixes)
-    assert not BatchMixer().active and BatchMixer().__call__(images) is None
+    assert not BatchMixer().active and BatchMixer()(images) is None
 
 
 def test_classify_task_mixes_in_training_only() -> None:
