@@ -32,7 +32,7 @@ class Classifier(nn.Module):
         return self.backbone.forward_features(x)
 
     def pool(self, features: torch.Tensor) -> torch.Tensor:
-        """Global pooling of a feature map to (N, num_features)."""
+        """Global pooling of a feature map (and any layers timm puts after it) to (N, pooled_width(backbone))."""
         return self.backbone.forward_head(features, pre_logits=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -47,7 +47,7 @@ class FeatureClassifier(Classifier):
     feed the SVM without hooks. The head still sees the plain pooled feature.
 
     Shape:
-        x: (N, 3, H, W). Output: logits (N, num_outputs) and features (N, num_features).
+        x: (N, 3, H, W). Output: logits (N, num_outputs) and features (N, :func:`pooled_width` of the backbone).
     """
 
     def __init__(self, backbone: nn.Module, head: nn.Module, negative_slope: float) -> None:

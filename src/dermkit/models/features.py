@@ -74,7 +74,7 @@ def extract_features(model: Classifier, x: torch.Tensor, stages: Sequence[str]) 
 
     Shape:
         x (N, 3, H, W); a timm stage (N, C_i, H_i, W_i) for CNNs, ``last_map`` (N, C, h, w), ``avg_pool``
-        (N, num_features), ``logits`` (N, num_outputs).
+        (N, :func:`dermkit.models.backbones.pooled_width`), ``logits`` (N, num_outputs).
     """
     check_stages(model, stages)
     backbone_stages = _backbone_stages(model.backbone)
