@@ -10,8 +10,9 @@ from sklearn import metrics as skm
 
 from dermkit.metrics.calibration import reliability_bins
 from dermkit.reports import figures as plots
-from dermkit.reports.html_report import render_audit_html, write_audit_report
+from dermkit.reports.audit_page import render_audit_html, write_audit_report
 from dermkit.reports.model_card import write_model_card
+from dermkit.reports.training_log import read_training_log
 from tests.unit._report_helpers import LOG, _audit, _parse
 
 
@@ -44,14 +45,14 @@ def test_plots_show_numbers_curves_and_bins() -> None:
 
 def test_read_training_log_handles_sparse_rows(tmp_path: Path) -> None:
     (tmp_path / "m.csv").write_text(LOG)
-    log = plots.read_training_log(tmp_path / "m.csv")
+    log = read_training_log(tmp_path / "m.csv")
     np.testing.assert_allclose(log["epoch"]["val/loss"][1], [0.8, 0.5])
     np.testing.assert_allclose(log["epoch"]["train/loss_step"][1], [0.8, 0.4])  # mean of the steps per epoch
     np.testing.assert_array_equal(log["epoch"]["val/auroc"][0], [0, 1])
     np.testing.assert_allclose(log["step"]["lr-AdamW"][1], [0.001, 0.002])
     (tmp_path / "empty.csv").write_text("step,loss\n1,0.2\n")
     with pytest.raises(ValueError, match="epoch"):
-        plots.read_training_log(tmp_path / "empty.csv")
+        read_training_log(tmp_path / "empty.csv")
 
 
 def test_model_card_has_every_section_and_values(tmp_path: Path, binary: dict) -> None:

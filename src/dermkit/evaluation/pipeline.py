@@ -92,13 +92,7 @@ def evaluate_to_folder(
     :mod:`dermkit.evaluation.sharded`) instead of predicting here.
     """
     out = check_output(out, "folder")
-    if (save or report) and not is_onnx(model):  # model.json (the threshold) and MODEL_CARD.md go into its folder
-        check_output(resolve_model_dir(model), "folder")
-    if save and not choose_threshold:
-        raise ConfigError("--save stores the threshold chosen by --choose-threshold (e.g. recall=0.999); none given")
-    rule = parse_rule(choose_threshold) if choose_threshold else None
-    if save and is_onnx(model):
-        raise ConfigError(_READ_ONLY.format(model=model, what="--save"))
+    rule = _check_evaluate_options(model, choose_threshold, save=save, report=report)
     predictor = load_predictor(model, tta=tta)
     if head is not None:
         choose_head(predictor.spec, head)
@@ -122,35 +116,54 @@ def evaluate_to_folder(
         (out / "report.html").unlink(missing_ok=True)
     run.files["metrics"] = write_json(out / "metrics.json", evaluation.metrics)
     run.files["predictions"] = evaluation.write_predictions(out / "predictions.csv")
-    audit_dict = None
     if audit:
         from dermkit.data.audit import audit_dataset
 
         with progress(None, "auditing", "files") as step:
-            audit_dict = run.audit = audit_dataset(dataset, workers=max(1, num_workers), progress=step).to_dict()
-        run.files["audit"] = write_json(out / "audit.json", audit_dict)
+            run.audit = audit_dataset(dataset, workers=max(1, num_workers), progress=step).to_dict()
+        run.files["audit"] = write_json(out / "audit.json", run.audit)
     if report:
-        from dermkit.reports.html_report import write_report
-        from dermkit.reports.model_card import write_model_card
-
-        # an exported .onnx file has no folder: its description comes from its metadata, its card goes into --out
-        model_info = (predictor.spec.model_dump(mode="json") if model_dir is None
-                      else json.loads((model_dir / "model.json").read_text(encoding="utf-8")))  # fmt: skip
-        model_info["decision"] = evaluation.spec.decision.model_dump(mode="json")
-        split_name = "/".join(table.splits) or "all"
-        data_info = {"source": table.source, "split": split_name, "n": len(table),
-                     "class_counts": dict(zip(table.class_names, table.class_counts(), strict=True))}  # fmt: skip
-        run.files["report"] = write_report(
-            out / "report.html", title=f"{model_info['architecture']['name']} on {Path(data).name}",
-            metrics=evaluation.metrics, y_true=evaluation.labels, proba=evaluation.proba,
-            class_names=predictor.class_names, paths=evaluation.paths,
-            training_log=None if model_dir is None else model_dir / "logs" / "metrics.csv", model_info=model_info,
-            data_info=data_info,
-            audit=audit_dict, figures=predictor.task.report_figures(predictor.spec, evaluation),
-        )  # fmt: skip
-        run.files["model card"] = write_model_card((model_dir or out) / "MODEL_CARD.md", model_info=model_info,
-                                                   metrics=evaluation.metrics, data_info=data_info)  # fmt: skip
+        _write_report_and_card(run, out, predictor, table, Path(data).name, model_dir)
     return run
+
+
+def _check_evaluate_options(model: str | Path, choose_threshold: str | None, *, save: bool, report: bool) -> Any:
+    """The threshold rule of ``choose_threshold`` (None without one), once the options are known to fit together
+    and the folders written to are writable."""
+    if (save or report) and not is_onnx(model):  # model.json (the threshold) and MODEL_CARD.md go into its folder
+        check_output(resolve_model_dir(model), "folder")
+    if save and not choose_threshold:
+        raise ConfigError("--save stores the threshold chosen by --choose-threshold (e.g. recall=0.999); none given")
+    rule = parse_rule(choose_threshold) if choose_threshold else None
+    if save and is_onnx(model):
+        raise ConfigError(_READ_ONLY.format(model=model, what="--save"))
+    return rule
+
+
+def _write_report_and_card(
+    run: EvaluationRun, out: Path, predictor: Any, table: ImageTable, data_name: str, model_dir: Path | None
+) -> None:
+    """Write ``report.html`` into ``out`` and ``MODEL_CARD.md`` into the model's folder (``out`` for an exported
+    .onnx file, which has no folder: its description then comes from its metadata)."""
+    from dermkit.reports.html_report import write_report
+    from dermkit.reports.model_card import write_model_card
+
+    evaluation = run.evaluation
+    model_info = (predictor.spec.model_dump(mode="json") if model_dir is None
+                  else json.loads((model_dir / "model.json").read_text(encoding="utf-8")))  # fmt: skip
+    model_info["decision"] = evaluation.spec.decision.model_dump(mode="json")
+    split_name = "/".join(table.splits) or "all"
+    data_info = {"source": table.source, "split": split_name, "n": len(table),
+                 "class_counts": dict(zip(table.class_names, table.class_counts(), strict=True))}  # fmt: skip
+    run.files["report"] = write_report(
+        out / "report.html", title=f"{model_info['architecture']['name']} on {data_name}",
+        metrics=evaluation.metrics, y_true=evaluation.labels, proba=evaluation.proba,
+        class_names=predictor.class_names, paths=evaluation.paths,
+        training_log=None if model_dir is None else model_dir / "logs" / "metrics.csv", model_info=model_info,
+        data_info=data_info, audit=run.audit, figures=predictor.task.report_figures(predictor.spec, evaluation),
+    )  # fmt: skip
+    run.files["model card"] = write_model_card((model_dir or out) / "MODEL_CARD.md", model_info=model_info,
+                                               metrics=evaluation.metrics, data_info=data_info)  # fmt: skip
 
 
 @dataclass

@@ -69,17 +69,7 @@ def classification_metrics(
     p = check_proba(proba, y_true)
     y = np.asarray(y_true).astype(np.int64)
     n, c = p.shape
-    names = [str(name) for name in class_names]
-    if len(names) != c:
-        raise MetricInputError(f"got {len(names)} class names for {c} probability columns")
-    if len(set(names)) != c:
-        raise MetricInputError(f"class names must be unique, got {names}")
-    if threshold is not None:
-        if c != 2:
-            raise MetricInputError(f"threshold is only supported for binary classification, got {c} classes")
-        if not 0.0 <= float(threshold) <= 1.0:
-            raise MetricInputError(f"threshold must lie in [0, 1], got {threshold}")
-        threshold = float(threshold)
+    names, threshold = _checked_names_and_threshold(class_names, threshold, c)
     y_pred = F.predict(p, threshold)
 
     with warnings.catch_warnings():
@@ -110,25 +100,49 @@ def classification_metrics(
         if c > 2:
             out["top2_accuracy"] = F.top_k_accuracy(y, p, k=2)
             out["quadratic_kappa"] = F.cohen_kappa(y, y_pred, c, weights="quadratic")
-            # one-vs-rest AUC / AP are undefined for absent classes; the macro values skip them
-            ovr_auc, ovr_ap = F.roc_auc(y, p, average=None), F.average_precision(y, p, average=None)
             out.update(longtail_metrics(y, y_pred, c, train_counts))
     out["threshold"] = threshold
+    out["undefined"] = undefined = _undefined_entries(out, y, p, names)
+    if undefined:
+        warnings.warn(f"undefined metrics set to nan: {', '.join(undefined)}", UndefinedMetricWarning, stacklevel=2)
+    return out
 
+
+def _checked_names_and_threshold(
+    class_names: Sequence[str], threshold: float | None, num_classes: int
+) -> tuple[list[str], float | None]:
+    """The class names as strings and the threshold as a float, or :class:`MetricInputError` naming the problem."""
+    names = [str(name) for name in class_names]
+    if len(names) != num_classes:
+        raise MetricInputError(f"got {len(names)} class names for {num_classes} probability columns")
+    if len(set(names)) != num_classes:
+        raise MetricInputError(f"class names must be unique, got {names}")
+    if threshold is None:
+        return names, None
+    if num_classes != 2:
+        raise MetricInputError(f"threshold is only supported for binary classification, got {num_classes} classes")
+    if not 0.0 <= float(threshold) <= 1.0:
+        raise MetricInputError(f"threshold must lie in [0, 1], got {threshold}")
+    return names, float(threshold)
+
+
+def _undefined_entries(out: dict[str, Any], y: np.ndarray, p: np.ndarray, names: list[str]) -> list[str]:
+    """The ``"metric/class"`` and ``"metric"`` entries of ``out`` that are NaN, plus the classes the multi-class macro
+    AUC, MAUC and AP leave out (one-vs-rest AUC / AP are undefined for a class absent from ``y``)."""
     undefined = [
         f"{metric}/{name}" for name, row in out["per_class"].items() for metric in _PER_CLASS if math.isnan(row[metric])
     ]
     for group in ("macro", "weighted"):
         undefined += [f"{group}/{k}" for k, v in out[group].items() if math.isnan(v)]
     undefined += [k for k, v in out.items() if isinstance(v, float) and math.isnan(v)]
-    if c > 2:
+    if len(names) > 2:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            ovr_auc, ovr_ap = F.roc_auc(y, p, average=None), F.average_precision(y, p, average=None)
         undefined += [f"roc_auc/{names[i]}" for i in np.flatnonzero(np.isnan(ovr_auc))]
-        undefined += [f"mauc/{names[i]}" for i in np.flatnonzero(np.bincount(y, minlength=c) == 0)]
+        undefined += [f"mauc/{names[i]}" for i in np.flatnonzero(np.bincount(y, minlength=len(names)) == 0)]
         undefined += [f"average_precision/{names[i]}" for i in np.flatnonzero(np.isnan(ovr_ap))]
-    out["undefined"] = undefined
-    if undefined:
-        warnings.warn(f"undefined metrics set to nan: {', '.join(undefined)}", UndefinedMetricWarning, stacklevel=2)
-    return out
+    return undefined
 
 
 def longtail_metrics(

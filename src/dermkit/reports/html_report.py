@@ -24,7 +24,7 @@ from dermkit.metrics.calibration import reliability_bins
 from dermkit.metrics.functional import predict
 from dermkit.metrics.operating_point import operating_points
 from dermkit.reports import figures as plots
-from dermkit.reports.audit_page import render_audit_html, write_audit_report
+from dermkit.reports.audit_page import render_audit_html
 from dermkit.reports.html import escape as _e
 from dermkit.reports.html import figure as _figure
 from dermkit.reports.html import footer as _footer
@@ -34,8 +34,9 @@ from dermkit.reports.html import section as _section
 from dermkit.reports.html import table as _table
 from dermkit.reports.html import value_html as _v
 from dermkit.reports.model_card import format_ci, format_value, headline_metrics
+from dermkit.reports.training_log import training_section
 
-__all__ = ["render_audit_html", "write_audit_report", "write_report"]
+__all__ = ["write_report"]
 
 GALLERY_SIZE = 12
 
@@ -166,26 +167,6 @@ def _calibration(metrics: dict, y: np.ndarray, p: np.ndarray, model_info: dict) 
     return _section("calibration", "Calibration", fig + text)
 
 
-def _training(training_log: str | Path | None, model_info: dict) -> str:
-    if training_log is None:
-        return _section("training", "Training curves", _note("No training log was given."))
-    log_path = Path(training_log)
-    if log_path.is_dir():
-        log_path = next(
-            (c for c in (log_path / "logs" / "metrics.csv", log_path / "metrics.csv") if c.exists()),
-            log_path / "logs" / "metrics.csv",
-        )
-    training = model_info.get("training") or {}
-    try:
-        log = plots.read_training_log(log_path)
-    except ValueError as exc:
-        return _section("training", "Training curves", _note(f"The training log could not be read: {exc}"))
-    best = training.get("best_epoch")
-    fig = _figure(lambda: plots.training_figure(log, best if isinstance(best, int) else None), "Training curves")
-    text = f"From {log_path.name}; monitor {training.get('monitor', 'unknown')}, best epoch {best}."
-    return _section("training", "Training curves", fig + _note(text))
-
-
 def _mistakes(metrics: dict, y: np.ndarray, p: np.ndarray, paths: list[str] | None, names: list[str]) -> str:
     title = f"Most confident mistakes (up to {GALLERY_SIZE})"
     if paths is None:
@@ -294,7 +275,7 @@ def write_report(
         _task_figures(figures),
         _curves(metrics, y, pv, names),
         _calibration(metrics, y, pv, model_info),
-        _training(training_log, model_info),
+        training_section(training_log, model_info),
         _mistakes(metrics, y, pv, kept_paths, names),
         _subgroups(metrics["subgroups"]) if metrics.get("subgroups") else "",
         render_audit_html(audit) if audit else "",
