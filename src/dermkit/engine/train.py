@@ -24,6 +24,7 @@ from dermkit.data.cache_auto import cached_tables
 from dermkit.data.preprocess import Preprocess
 from dermkit.engine.checkpoint import checkpoint_step, load_task_state
 from dermkit.engine.lightning import TaskModule
+from dermkit.engine.precision import with_resolved_precision
 from dermkit.engine.ranks import RankCheck
 from dermkit.engine.setup import Components, TrainingData, build_components, load_training_data, make_loaders
 from dermkit.engine.trainer import make_callbacks, make_trainer
@@ -114,6 +115,7 @@ def build_run(config: RunConfig, out_dir: Path, *, data: TrainingData | None = N
     """Stage 1: read the data (unless given), let the task check it, and build model, loss, task and loaders."""
     data = data if data is not None else load_training_data(config)
     parts = build_components(config, data.class_names, data.train.class_counts())
+    config = with_resolved_precision(config, parts.model)  # trainer.precision=auto: bf16 where it pays
     options = parts.definition.parse_options(config.task)
     both = data.train.with_records([*data.train.records, *data.val.records])
     for line in parts.definition.check_data(both, options, strict=strict):
