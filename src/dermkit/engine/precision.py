@@ -1,12 +1,12 @@
 """``trainer.precision=auto``: bfloat16 autocast where it pays, judged on the machine that trains.
 
 Whether bf16 pays on a CPU depends on the CPU and the network, in both directions: on one 2-core AMD EPYC
-(AVX512-BF16) the DermaMNIST recipe's training step ran 1.66x faster in bf16-mixed than in float32, while on the
-Xeon this project was first built on the same step ran 2-7x slower. So ``auto`` times a few training steps of the
-run's own network on a batch of the run's shape, once in each precision, and keeps ``bf16-mixed`` only when it is at
-least :data:`MIN_SPEEDUP` times faster. On CUDA, where mixed precision is the standard choice, ``auto`` is
-``bf16-mixed`` (``16-mixed`` on GPUs without bf16) without measuring. Runs of several processes on CPU train in
-float32: each process would measure on its own, on contended cores, and could choose differently.
+(AVX512-BF16) the DermaMNIST recipe's training step ran 1.69x faster in bf16-mixed than in float32, while on the
+Xeon this project was first built on, 28-px ResNets trained 2-7x slower in bf16. So ``auto`` times a few training
+steps of the run's own network on a batch of the run's shape, once in each precision, and keeps ``bf16-mixed`` only
+when it is at least :data:`MIN_SPEEDUP` times faster. On CUDA, where mixed precision is the standard choice,
+``auto`` is ``bf16-mixed`` (``16-mixed`` on GPUs without bf16) without measuring. Runs of several processes on CPU
+train in float32: each process would measure on its own, on contended cores, and could choose differently.
 """
 
 from __future__ import annotations
