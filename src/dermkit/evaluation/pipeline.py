@@ -16,7 +16,7 @@ from dermkit.errors import ConfigError, DataError
 from dermkit.evaluation.calibration import CalibrationResult, fit_calibration
 from dermkit.evaluation.evaluate import Evaluation, evaluate, select_split
 from dermkit.evaluation.labels import parse_class_map
-from dermkit.evaluation.thresholds import parse_rule
+from dermkit.evaluation.thresholds import ThresholdRule, parse_rule
 from dermkit.fileio import check_output, write_json
 from dermkit.inference.runtime import BatchResult, is_onnx, load_predictor
 from dermkit.models.spec import ModelSpec, resolve_model_dir, write_spec
@@ -127,7 +127,9 @@ def evaluate_to_folder(
     return run
 
 
-def _check_evaluate_options(model: str | Path, choose_threshold: str | None, *, save: bool, report: bool) -> Any:
+def _check_evaluate_options(
+    model: str | Path, choose_threshold: str | None, *, save: bool, report: bool
+) -> ThresholdRule | None:
     """The threshold rule of ``choose_threshold`` (None without one), once the options are known to fit together
     and the folders written to are writable."""
     if (save or report) and not is_onnx(model):  # model.json (the threshold) and MODEL_CARD.md go into its folder
