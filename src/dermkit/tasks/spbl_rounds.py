@@ -93,6 +93,7 @@ def _train_cnn(run: _Run, k: int, idx: np.ndarray) -> Path:
     )
     L.seed_everything(run.config.seed + k, workers=True, verbose=False)
     stage = build_run(run.config, folder, data=subset, strict=run.strict)
+    run.config = stage.config  # trainer.precision=auto is measured once: later rounds train as this one does
     if k > 0:
         stage.parts.model.load_state_dict(load_file(store.round_dir(run.out_dir, k - 1) / "model.safetensors"))
     export(stage, fit(stage, callbacks=run.callbacks))
